@@ -117,7 +117,8 @@ void PairLMPFlow::coeff(int narg, char **arg)
     }
   if (comm->me == 0)
     utils::logmesg(lmp, "{}: model {} ({} {}, r_max {} A, device {}), species {}\n", force->pair_style,
-                   model_path, model->needs_cell() ? "NequIP" : "local", model->dtype(), model->r_max(),
+                   model_path, !model->fixed_layout() ? "TorchScript" : model->needs_cell() ? "NequIP" : "Allegro",
+                   model->dtype(), model->r_max(),
                    model->device(), utils::join_words(names, " "));
 }
 
