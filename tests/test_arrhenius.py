@@ -1,0 +1,91 @@
+"""Arrhenius fits: recovery of known barriers, calibrated errors, extrapolation."""
+
+import numpy as np
+import pytest
+
+from lmpflow.arrhenius import K_B_EV_K, ArrheniusFit, TwoRegimeFit, fit_arrhenius
+from lmpflow.plots import plot_arrhenius
+
+T = np.array([500.0, 600, 700, 800, 900, 1000])
+EA, D0 = 0.30, 2e-3  # eV, cm²/s
+
+
+def arrhenius(T_K, Ea=EA, A=D0):
+    return A * np.exp(-Ea / (K_B_EV_K * T_K))
+
+
+def test_exact_data_recovers_barrier_and_prefactor():
+    D = arrhenius(T)
+    fit = fit_arrhenius(T, D, 0.01 * D)
+    assert fit.Ea_eV == pytest.approx(EA, rel=1e-10)
+    assert fit.prefactor == pytest.approx(D0, rel=1e-9)
+    assert fit.predict(300.0).value[0] == pytest.approx(arrhenius(300.0), rel=1e-9)
+    assert fit.chi2_red == pytest.approx(0, abs=1e-12) and not fit.scaled
+
+
+def test_conductivity_fit_uses_sigma_T():
+    # σ = A/T exp(-Ea/kT): fitting ln σ alone would bias Ea by ~k_B·T̄.
+    sig = 5e5 / T * np.exp(-EA / (K_B_EV_K * T))
+    fit = fit_arrhenius(T, sig, 0.02 * sig, quantity="sigma")
+    assert fit.Ea_eV == pytest.approx(EA, rel=1e-9)
+    assert fit.predict(300.0).value[0] == pytest.approx(5e5 / 300 * np.exp(-EA / (K_B_EV_K * 300)))
+
+
+def test_errors_and_300K_interval_are_calibrated():
+    # Over many noisy data sets: the spread of Ea matches the reported error,
+    # and the 95 % interval at 300 K covers the truth ~95 % of the time.
+    rng = np.random.default_rng(0)
+    rel = np.array([0.15, 0.10, 0.07, 0.05, 0.04, 0.03])  # low T is noisier
+    Ea, err, cover = [], [], []
+    truth300 = arrhenius(300.0)
+    for _ in range(400):
+        D = arrhenius(T) * np.exp(rng.normal(0, rel))
+        fit = fit_arrhenius(T, D, rel * D, scale_errors="never")
+        Ea.append(fit.Ea_eV)
+        err.append(fit.Ea_err_eV)
+        p = fit.predict(300.0)
+        cover.append(p.low[0] < truth300 < p.high[0])
+    assert np.std(Ea) == pytest.approx(np.mean(err), rel=0.1)
+    assert abs(np.mean(Ea) - EA) < 3 * np.std(Ea) / np.sqrt(400)
+    assert 0.92 < np.mean(cover) < 0.98
+
+
+def test_underestimated_errors_are_scaled_with_chi2():
+    rng = np.random.default_rng(1)
+    D = arrhenius(T) * np.exp(rng.normal(0, 0.2, T.size))
+    auto = fit_arrhenius(T, D, 0.01 * D)  # errors 20x too small
+    raw = fit_arrhenius(T, D, 0.01 * D, scale_errors="never")
+    assert auto.scaled and auto.chi2_red > 10
+    assert auto.Ea_err_eV == pytest.approx(raw.Ea_err_eV * np.sqrt(auto.chi2_red))
+
+
+def test_two_regime_fit_finds_crossover():
+    T2 = np.linspace(400, 1200, 12)
+    lo = arrhenius(T2, 0.45, 5e-2)
+    x_c = np.log(5e-2 / D0) / (0.45 - 0.25)  # intersection in 1/kT
+    hi = arrhenius(T2, 0.25, D0)
+    D = np.maximum(lo, hi)  # the faster mechanism dominates on each side
+    fit = fit_arrhenius(T2, D, 0.02 * D, two_regime=True)
+    assert isinstance(fit, TwoRegimeFit) and fit.preferred
+    assert fit.low.Ea_eV == pytest.approx(0.25, abs=0.03)  # low T: lower barrier wins
+    assert fit.high.Ea_eV == pytest.approx(0.45, abs=0.03)
+    assert fit.T_cross_K == pytest.approx(1 / (K_B_EV_K * x_c), rel=0.08)
+    single = fit_arrhenius(T2, hi, 0.02 * hi, two_regime=True)
+    assert not single.preferred
+
+
+def test_input_validation():
+    with pytest.raises(ValueError, match="positive"):
+        fit_arrhenius(T, -arrhenius(T), arrhenius(T))
+    with pytest.raises(ValueError, match="quantity"):
+        fit_arrhenius(T, arrhenius(T), arrhenius(T) * 0.1, quantity="X")
+
+
+def test_plot_arrhenius_files(tmp_path):
+    D = arrhenius(T)
+    e = 0.05 * D
+    fit = fit_arrhenius(T, D * np.exp(np.random.default_rng(2).normal(0, 0.05, T.size)), e)
+    assert isinstance(fit, ArrheniusFit)
+    for ext in ("png", "svg"):
+        p = plot_arrhenius(fit, T, D, e, tmp_path / f"arr.{ext}")
+        assert p.stat().st_size > 5000
