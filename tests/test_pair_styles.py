@@ -69,7 +69,8 @@ def _cell_structure(triclinic: bool = False, pbc=(True, True, True), seed: int =
 class Lammps:
     """An in-process LAMMPS holding `atoms` with an lmpflow pair style."""
 
-    def __init__(self, atoms: Atoms, model: dict, extra: str = "", species=SPECIES, cmdargs=()):
+    def __init__(self, atoms: Atoms, model: dict, extra: str = "", pair_species=SPECIES, cmdargs=()):
+        species = SPECIES
         self.lmp = lammps_class()(cmdargs=["-screen", "none", "-log", "none", *cmdargs])
         self.n = len(atoms)
         cell = atoms.cell.array
@@ -91,7 +92,7 @@ class Lammps:
             self.lmp.command(f"mass {t} {atomic_masses[atomic_numbers[s]]}")
         self.lmp.commands_string(f"""
             pair_style {model['style']}
-            pair_coeff * * {model['pt2']} {' '.join(species)}
+            pair_coeff * * {model['pt2']} {' '.join(pair_species)}
             compute peatom all pe/atom
             compute pesum all reduce sum c_peatom
             thermo_style custom step pe c_pesum pxx pyy pzz pxy pxz pyz
@@ -304,10 +305,10 @@ def test_nequip_refuses_two_ranks(tmp_path, nequip64):
 # ---------------------------------------------------------------------------------------------
 # Bad input: each gives a LAMMPS error that names the problem and the fix.
 # ---------------------------------------------------------------------------------------------
-def _error_of(model: dict, species=SPECIES, extra: str = "") -> str:
+def _error_of(model: dict, pair_species=SPECIES, extra: str = "") -> str:
     atoms = li6ps5cl()
     with pytest.raises(Exception) as err:
-        lmp = Lammps(atoms, model, extra=extra, species=species)
+        lmp = Lammps(atoms, model, extra=extra, pair_species=pair_species)
         lmp.evaluate()
     return str(err.value)
 
@@ -334,7 +335,7 @@ def test_wrong_extension(allegro64, tmp_path):
 
 
 def test_species_not_in_model(allegro64):
-    msg = _error_of(allegro64, species=("Li", "P", "S", "Br"))
+    msg = _error_of(allegro64, pair_species=("Li", "P", "S", "Br"))
     assert "species 'Br'" in msg and "Li P S Cl" in msg
 
 

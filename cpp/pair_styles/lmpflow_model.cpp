@@ -217,6 +217,10 @@ void Model::evaluate(const Graph &g, Result &r)
     graph = &padded;
   }
   const int64_t n = graph->n_nodes, e = graph->n_edges;
+  if ((int64_t) graph->pos.size() != 3 * n || (int64_t) graph->types.size() != n ||
+      (int64_t) graph->edges.size() != 2 * e ||
+      !(graph->cell_shifts.empty() || (int64_t) graph->cell_shifts.size() == 3 * e))
+    throw ModelError("internal error: inconsistent graph buffers");
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   auto &st = impl_->staging;
@@ -231,8 +235,11 @@ void Model::evaluate(const Graph &g, Result &r)
   const bool with_cell = needs_cell_ || !impl_->is_aoti;
   if (with_cell) {
     in["cell"] = st.put("cell", torch::from_blob(const_cast<double *>(graph->cell), {1, 3, 3}, f64));
-    in["edge_cell_shift"] = st.put(
-        "edge_cell_shift", torch::from_blob(const_cast<double *>(graph->cell_shifts.data()), {e, 3}, f64));
+    // a graph of owned + ghost atoms has explicit images: all shifts are zero
+    auto shifts = graph->cell_shifts.empty()
+        ? torch::zeros({e, 3}, f64)
+        : torch::from_blob(const_cast<double *>(graph->cell_shifts.data()), {e, 3}, f64);
+    in["edge_cell_shift"] = st.put("edge_cell_shift", shifts);
   }
 
   impl_->run(in, g.n_nodes, r);

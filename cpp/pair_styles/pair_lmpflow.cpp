@@ -206,16 +206,12 @@ void PairLMPFlow::build_periodic_graph()
   const tagint *tag = atom->tag;
   const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
   const int ncols = atom->ntypes + 1;
-  const double *h = domain->h, *h_inv = domain->h_inv;
+  const double *h_inv = domain->h_inv;
 
   tagint maxtag = 0;
   for (int i = 0; i < nall; i++) maxtag = std::max(maxtag, tag[i]);
   tag_owner.assign(maxtag + 1, -1);
   for (int i = 0; i < nlocal; i++) tag_owner[tag[i]] = i;
-
-  // cell rows a, b, c in the convention of nequip: (xprd,0,0), (xy,yprd,0), (xz,yz,zprd)
-  const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
-  std::copy(cell, cell + 9, graph->cell);
 
   for (int ii = 0; ii < list->inum; ii++)
     if (type_map[type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
@@ -269,6 +265,10 @@ void PairLMPFlow::compute(int eflag, int vflag)
   graph->cell_shifts.clear();
   node_atom.clear();
   atom_node.assign(nall, -1);
+  // cell rows a, b, c as nequip expects them: (xprd,0,0), (xy,yprd,0), (xz,yz,zprd)
+  const double *h = domain->h;
+  const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
+  std::copy(cell, cell + 9, graph->cell);
   if (message_passing)
     build_periodic_graph();
   else if (gpu_edges)
