@@ -300,12 +300,14 @@ class _Layout:
 
     columns: list[str]
     n_atoms: int
-    usecols: list[int]  # columns parsed per frame: id, 3 positions, [3 images]
+    usecols: list[int]  # dump columns parsed per frame, ascending (pandas' output order)
+    pos: dict[str, list[int]]  # "id", "x", "type", "img" -> indices into the parsed columns
     scaled: bool
     unwrapped: bool
     has_images: bool
     sep: str
     atoms_header: bytes
+    min_frame_bytes: int  # lower bound on the atom text of one frame (2 bytes per field)
 
 
 def _layout_from_first_frame(columns: list[str], n_atoms: int, first_line: bytes,
@@ -324,13 +326,35 @@ def _layout_from_first_frame(columns: list[str], n_atoms: int, first_line: bytes
     has_images = all(c in columns for c in images)
     if any(c in columns for c in images) and not has_images:
         raise DumpFormatError(f"incomplete image-flag columns in {columns}")
-    usecols = [columns.index("id")] + [columns.index(n) for n in names]
-    if has_images and not unwrapped:
-        usecols += [columns.index(c) for c in images]
+    use_images = has_images and not unwrapped
+    # Only these numeric columns are converted; the type column is parsed too so
+    # that every frame can be checked to keep each atom's species (cheap: one
+    # small integer per atom).
+    wanted = {"id": ["id"], "x": list(names)}
+    if "type" in columns:
+        wanted["type"] = ["type"]
+    if use_images:
+        wanted["img"] = list(images)
+    usecols = sorted({columns.index(c) for cs in wanted.values() for c in cs})
+    pos = {k: [usecols.index(columns.index(c)) for c in cs] for k, cs in wanted.items()}
     # LAMMPS separates fields by one space; user formats such as %20.15g pad with more.
     single = not (first_line.startswith((b" ", b"\t")) or b"  " in first_line or b"\t" in first_line)
-    return _Layout(columns, n_atoms, usecols, scaled, unwrapped, has_images and not unwrapped,
-                   " " if single else r"\s+", atoms_header)
+    return _Layout(columns, n_atoms, usecols, pos, scaled, unwrapped, use_images,
+                   " " if single else r"\s+", atoms_header, n_atoms * 2 * len(columns))
+
+
+def _interleave(cols: list[np.ndarray], order: np.ndarray | None, n_frames: int,
+                n_atoms: int, space: np.ndarray | None = None) -> np.ndarray:
+    """(frames, atoms, 3) array of three columns, rows picked by ``order`` if given;
+    written into ``space`` (flat float64) when it is given and large enough."""
+    n = n_frames * n_atoms
+    if space is not None and space.size >= 3 * n:
+        out = space[:3 * n].reshape(n, 3)
+    else:
+        out = np.empty((n, 3))
+    for j, c in enumerate(cols):
+        out[:, j] = c if order is None else c[order]
+    return out.reshape(n_frames, n_atoms, 3)
 
 
 class _Unwrapper:
@@ -400,26 +424,82 @@ def _open_binary(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def _iter_chunks(fh, block_bytes: int) -> Iterator[tuple[bytes, int, bool]]:
+def _read_into(fh, view: memoryview) -> int:
+    """Fill ``view`` from ``fh``; returns the bytes read (fewer only at end of file)."""
+    got = 0
+    while got < len(view):
+        n = fh.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _iter_chunks(fh, block_bytes: int) -> Iterator[tuple[bytearray, int, bool]]:
     """Yield (buffer, end, is_last): whole frames lie in buffer[:end] (not sliced, to
-    save a copy); the last chunk may end with a partial frame."""
-    left = b""
-    size = block_bytes
+    save a copy); the last chunk may end with a partial frame.  Bytes past ``end``
+    are stale.
+
+    Two buffers are used in turn (no fresh pages to fault in, no concatenation
+    copy): a chunk stays valid while the next one is read and scanned, so its
+    numbers can be parsed in the background meanwhile; it is overwritten when the
+    chunk after that is requested.  The partial frame at the end of a chunk is
+    copied to the front of the other buffer and the next block read in behind it."""
+    bufs = [bytearray(block_bytes), bytearray(block_bytes)]
+    turn = 0
+    have = 0  # bytes of the carried-over partial frame at the front of the buffer
     while True:
-        data = fh.read(size)
-        eof = len(data) < size
-        buf = left + data if left else data
-        if eof:
-            if buf:
-                yield buf, len(buf), True
+        buf = bufs[turn]
+        with memoryview(buf) as view:
+            n = _read_into(fh, view[have:])
+        end = have + n
+        if end < len(buf):  # end of file
+            if end:
+                yield buf, end, True
             return
         cut = buf.rfind(b"ITEM: TIMESTEP")
-        if cut <= 0:  # a single frame longer than the block: read more
-            left, size = buf, size * 2
+        if cut <= 0:  # a single frame longer than the block: a bigger buffer (never
+            bigger = bytearray(2 * len(buf))  # resize one that may still be viewed)
+            bigger[:end] = buf
+            bufs[turn] = bigger
+            have = end
             continue
         # Keep any "ITEM: TIME/UNITS" lines that precede this TIMESTEP with the next chunk.
         yield buf, cut, False
-        left, size = buf[cut:], block_bytes
+        turn = 1 - turn
+        nxt = bufs[turn]
+        if len(nxt) < len(buf):
+            nxt = bufs[turn] = bytearray(len(buf))
+        nxt[:end - cut] = memoryview(buf)[cut:end]
+        have = end - cut
+
+
+class _FramesReader:
+    """Binary file-like view of the atom lines of many frames (pieces of the read
+    buffer), so the numeric parser streams them without a joined copy."""
+
+    mode = "rb"
+
+    def __init__(self, parts: list[memoryview]):
+        self._parts = parts
+        self._i = 0
+        self._off = 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = []
+        parts = self._parts
+        while self._i < len(parts) and n != 0:
+            p = parts[self._i]
+            stop = len(p) if n < 0 else min(len(p), self._off + n)
+            out.append(p[self._off:stop])
+            if n > 0:
+                n -= stop - self._off
+            if stop == len(p):
+                self._i += 1
+                self._off = 0
+            else:
+                self._off = stop
+        return b"".join(out)
 
 
 class _ChunkParser:
@@ -430,6 +510,7 @@ class _ChunkParser:
         self._box_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self.first_atoms: list[list[bytes]] | None = None
         self.extra_items = False
+        self._expect: tuple[bytes, bytes] | None = None  # (NUMBER OF ATOMS, ATOMS header) text
 
     def _where(self, k: int, ts: int | None = None) -> str:
         t = "" if ts is None else f", timestep {ts}"
@@ -440,64 +521,68 @@ class _ChunkParser:
 
         Returns None for an empty chunk, else ``_Scan``; numeric parsing of the
         text is done separately (possibly in a worker process)."""
-        starts = []
-        p = buf.find(b"ITEM: TIMESTEP", 0, end)
+        TS = b"ITEM: TIMESTEP"
+        p = buf.find(TS, 0, end)
         if p < 0:
             if buf[:end].strip():
                 raise DumpFormatError(f"{self.path}: no 'ITEM: TIMESTEP' found near frame {self.frame}")
             return None
-        while p >= 0:
-            starts.append(p)
-            p = buf.find(b"ITEM: TIMESTEP", p + 14, end)
         mv = memoryview(buf)
-        blocks, timesteps, cells, origins = [], [], [], []
+        blocks, timesteps, boxes = [], [], []
         truncated = False
-        for j, s in enumerate(starts):
-            k = self.frame + j
-            m = _HEADER_RE.match(buf, s, end)
+        match, find, box_cache = _HEADER_RE.match, buf.find, self._box_cache
+        while p >= 0:
+            k = self.frame + len(blocks)
+            m = match(buf, p, end)
             if m is None:
-                if last and j == len(starts) - 1:
+                if last and find(TS, p + 14, end) < 0:
                     truncated = True
                     break
                 raise DumpFormatError(f"{self._where(k)}: malformed frame header")
-            ts, nat = int(m.group(1)), int(m.group(2))
             if self.layout is None:
-                self._init_layout(buf, m)
-                self.extra_items = buf.find(b"ITEM: TIME\n", 0, end) >= 0 \
-                    or buf.find(b"ITEM: TIME\r\n", 0, end) >= 0
+                self._init_layout(buf, m, end)
+                self.extra_items = find(b"ITEM: TIME\n", 0, end) >= 0 \
+                    or find(b"ITEM: TIME\r\n", 0, end) >= 0
             lay = self.layout
-            if nat != lay.n_atoms:
-                raise DumpFormatError(
-                    f"{self._where(k, ts)}: NUMBER OF ATOMS is {nat}, first frame had "
-                    f"{lay.n_atoms}; atoms appearing/disappearing are not supported")
-            if m.group(7) != lay.atoms_header:
-                raise DumpFormatError(
-                    f"{self._where(k, ts)}: columns changed to {m.group(7).decode().split()}")
+            a = m.end()
+            if m.group(2, 7) != self._expect:
+                ts, nat = int(m.group(1)), int(m.group(2))
+                if nat != lay.n_atoms:
+                    raise DumpFormatError(
+                        f"{self._where(k, ts)}: NUMBER OF ATOMS is {nat}, first frame had "
+                        f"{lay.n_atoms}; atoms appearing/disappearing are not supported")
+                if m.group(7) != lay.atoms_header:
+                    raise DumpFormatError(
+                        f"{self._where(k, ts)}: columns changed to {m.group(7).decode().split()}")
             key = m.group(3, 4, 5, 6)
-            box = self._box_cache.get(key)
+            box = box_cache.get(key)
             if box is None:  # NVT dumps repeat the same box text: parse it once
                 box = _parse_box(key[0], key[1:])
-                if len(self._box_cache) < 4096:
-                    self._box_cache[key] = box
-            final = j == len(starts) - 1
-            e = end if final else starts[j + 1]
+                if len(box_cache) < 4096:
+                    box_cache[key] = box
+            # The atom text of a frame is at least 2 bytes per field: start the search
+            # for the next header there (a frame with fewer lines than NUMBER OF ATOMS
+            # then fails in the numeric parse or the line-count check).
+            p = find(TS, a + lay.min_frame_bytes, end)
+            final = p < 0
+            e = end if final else p
             if self.extra_items:  # "ITEM: TIME" lines sit between frames
-                f = buf.find(b"ITEM:", m.end(), e)
+                f = find(b"ITEM:", a, e)
                 e = e if f < 0 else f
             # Line counts are checked for the last frame only (truncation); elsewhere a
-            # wrong count shifts the atom rows, which the id check below catches.
+            # wrong count shifts the atom rows, which the id check catches.
             if final or self.extra_items:
-                nlines = buf.count(b"\n", m.end(), e)
+                nlines = buf.count(b"\n", a, e)
                 if nlines != lay.n_atoms:
-                    if last and final and (nlines < lay.n_atoms or not buf[m.end():e].endswith(b"\n")):
+                    if last and final and (nlines < lay.n_atoms or buf[e - 1:e] != b"\n"):
                         truncated = True
                         break
                     raise DumpFormatError(
-                        f"{self._where(k, ts)}: {nlines} atom lines but NUMBER OF ATOMS is {lay.n_atoms}")
-            blocks.append(mv[m.end():e])
-            timesteps.append(ts)
-            cells.append(box[0])
-            origins.append(box[1])
+                        f"{self._where(k, int(m.group(1)))}: {nlines} atom lines but NUMBER OF "
+                        f"ATOMS is {lay.n_atoms}")
+            blocks.append(mv[a:e])
+            timesteps.append(m.group(1))
+            boxes.append(box)
         if truncated:
             msg = f"{self._where(self.frame + len(blocks))}: file is truncated (incomplete last frame)"
             if on_truncated == "error":
@@ -507,18 +592,21 @@ class _ChunkParser:
             return None
         first = self.frame
         self.frame += len(blocks)
-        return _Scan(first, np.asarray(timesteps, np.int64), np.asarray(cells),
-                     np.asarray(origins), b"".join(blocks), [len(b) for b in blocks])
+        lengths = [len(b) for b in blocks]
+        cells = np.array([b[0] for b in boxes])
+        origins = np.array([b[1] for b in boxes])
+        return _Scan(first, np.array(timesteps).astype(np.int64), cells, origins, blocks, lengths)
 
-    def _init_layout(self, buf: bytes, m: re.Match) -> None:
+    def _init_layout(self, buf: bytes, m: re.Match, end: int) -> None:
         columns = [c.decode() for c in m.group(7).split()]
         n_atoms = int(m.group(2))
-        e = buf.find(b"ITEM:", m.end())
-        lines = buf[m.end(): len(buf) if e < 0 else e].splitlines()
+        e = buf.find(b"ITEM:", m.end(), end)
+        lines = bytes(buf[m.end(): end if e < 0 else e]).splitlines()
         if not lines:
             raise DumpFormatError(f"{self.path}: first frame has no atom lines")
         self.layout = _layout_from_first_frame(columns, n_atoms, lines[0], m.group(7))
         self.first_atoms = [ln.split() for ln in lines[:n_atoms]]
+        self._expect = (m.group(2), m.group(7))
 
 
 
@@ -528,34 +616,29 @@ class _Scan:
     timesteps: np.ndarray
     cells: np.ndarray
     origins: np.ndarray
-    text: bytes  # atom lines of all frames, concatenated
+    parts: list[memoryview]  # atom lines of each frame (views of the read buffer)
     lengths: list[int]  # bytes of each frame's atom lines
 
 
-def _parse_numeric(text: bytes, sep: str, usecols: list[int]) -> np.ndarray:
-    """Columns id, x, y, z, [ix, iy, iz] of atom lines as float64 (runs in workers)."""
-    df = pd.read_csv(io.BytesIO(text), sep=sep, header=None, usecols=usecols,
+def _parse_numeric(text, sep: str, usecols: list[int]) -> list[np.ndarray]:
+    """The ``usecols`` columns of atom lines (``bytes`` or a ``_FramesReader``) as
+    float64 arrays (runs in workers too).
+
+    The columns are returned as pandas made them (no copy); the caller interleaves
+    the positions once, straight into the output layout."""
+    src = io.BytesIO(text) if isinstance(text, bytes) else text
+    df = pd.read_csv(src, sep=sep, header=None, usecols=usecols,
                      dtype=np.float64, na_filter=False, engine="c")
-    # Column-major (one contiguous row per column, in the requested order): a plain
-    # copy here, and a single interleave into (frames, atoms, 3) later.
-    data = np.empty((len(usecols), len(df)), np.float64)
-    for j, c in enumerate(usecols):
-        data[j] = df[c].to_numpy()
-    return data
+    return [df[c].to_numpy() for c in usecols]
 
 
 def _check_numeric(path: Path, sc: _Scan, data: np.ndarray, n_atoms: int) -> None:
-    last = sc.first_frame + len(sc.lengths) - 1
-    if data.shape[1] != len(sc.lengths) * n_atoms:
-        offs = np.concatenate([[0], np.cumsum(sc.lengths)])
-        counts = [sc.text.count(b"\n", a, b) for a, b in zip(offs[:-1], offs[1:])]
+    if len(data[0]) != len(sc.lengths) * n_atoms:
+        counts = [bytes(p).count(b"\n") for p in sc.parts]
         k = next((i for i, c in enumerate(counts) if c != n_atoms), 0)
         raise DumpFormatError(
             f"{path}: frame {sc.first_frame + k} has {counts[k]} atom lines but NUMBER OF "
             f"ATOMS is {n_atoms}")
-    if not np.isfinite(data[1:4]).all():
-        raise DumpFormatError(
-            f"{path}: missing or non-numeric values in frames {sc.first_frame}..{last}")
 
 
 def _write_npy_header(fh, shape: tuple[int, ...]) -> None:
@@ -670,12 +753,18 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
     pool = writer = None
     pending: collections.deque = collections.deque()
     write_fut = None
+    depth = 1  # blocks parsed ahead of the one being unwrapped and written
     if workers > 1 and path.stat().st_size > 4 * block_bytes:
         # Numeric parsing (the bulk) runs in worker processes while this process
-        # scans headers, unwraps and writes; pandas' parser holds the GIL, so
-        # threads would not help.  Fork before any thread exists.
+        # scans headers, unwraps and writes.  Fork before any thread exists.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         pool.submit(int).result()
+        depth = workers
+    elif path.stat().st_size > 2 * block_bytes:
+        # One background thread: pandas' tokenizer releases the GIL, so parsing
+        # block k overlaps with reading/scanning block k+1 and unwrapping/writing
+        # block k-1 here (no text is copied between processes).
+        pool = ThreadPoolExecutor(1)
     if cache:
         cdir.mkdir(parents=True, exist_ok=True)
         tmp = open(cdir / "positions.npy.part", "wb")
@@ -693,7 +782,7 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
                 f"{sc.first_frame + len(sc.lengths) - 1}: {exc}") from exc
         _check_numeric(path, sc, data, lay.n_atoms)
         ts, cells, origins = sc.timesteps, sc.cells, sc.origins
-        data = data.reshape(data.shape[0], len(ts), lay.n_atoms)
+        nf, na = len(ts), lay.n_atoms
         if box_constant:
             ref = all_cells[0][0] if all_cells else cells[0]
             ref_o = all_orig[0][0] if all_orig else origins[0]
@@ -705,29 +794,61 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
                     raise _BoxChanged
         if st["unwrap"] is None:
             st["unwrap"] = _Unwrapper(lay, box_constant, npt_unwrap)
-        ids = data[0]
+        col = {k: [data[j] for j in js] for k, js in lay.pos.items()}
+        ids = col["id"][0].reshape(nf, na)
+        order = None
         if st["ids_ref"] is None:
             st["ids_ref"] = np.sort(ids[0]).astype(np.int64)
             if np.unique(st["ids_ref"]).size != st["ids_ref"].size:
                 raise DumpFormatError(f"{path}: duplicate atom ids in the first frame")
         ids_ref = st["ids_ref"]
+        # Serial LAMMPS runs write atoms in id order: one comparison, no sort.
         if not np.array_equal(ids, np.broadcast_to(ids_ref, ids.shape)):
             order = np.argsort(ids, axis=1, kind="stable")
-            data = np.take_along_axis(data, order[None], axis=2)
-            bad = np.flatnonzero((data[0] != ids_ref).any(axis=1))
+            order += (np.arange(nf) * na)[:, None]
+            order = order.ravel()
+            ids = col["id"][0][order].reshape(nf, na)
+            bad = np.flatnonzero((ids != ids_ref).any(axis=1))
             if bad.size:
                 k = sc.first_frame + int(bad[0])
-                got = set(data[0, bad[0]].astype(np.int64).tolist())
+                got = set(ids[bad[0]].astype(np.int64).tolist())
                 ref_set = set(ids_ref.tolist())
                 raise DumpFormatError(
                     f"{path}: frame {k}, timestep {ts[bad[0]]}: atom ids differ from the first "
                     f"frame (new: {sorted(got - ref_set)[:10]}, missing: "
                     f"{sorted(ref_set - got)[:10]}); atoms appearing/disappearing are "
                     "not supported")
-        r = np.stack([data[1], data[2], data[3]], axis=-1)  # (frames, atoms, 3)
+        if "type" in lay.pos:
+            # Species are taken from the first frame: every frame must agree.
+            types = col["type"][0]
+            types = (types if order is None else types[order]).reshape(nf, na)
+            if st.get("types_ref") is None:
+                st["types_ref"] = types[0].copy()
+            if not np.array_equal(types, np.broadcast_to(st["types_ref"], types.shape)):
+                f, a = np.argwhere(types != st["types_ref"])[0]
+                raise DumpFormatError(
+                    f"{path}: frame {sc.first_frame + int(f)}, timestep {ts[f]}: atom id "
+                    f"{ids_ref[a]} changed type from {st['types_ref'][a]:.0f} to "
+                    f"{types[f, a]:.0f}; atoms changing species (e.g. fix atom/swap) are "
+                    "not supported")
+        # With the cache, positions are assembled in one of two reused buffers (one
+        # may still be being written): no fresh memory to fault in per block.
+        space = None
+        if tmp is not None and st["unwrap"].passthrough:
+            space = st.setdefault("spaces", [np.empty(0), np.empty(0)])
+            if space[0].size < 3 * nf * na:
+                space[0] = np.empty(3 * nf * na)
+            space.append(space.pop(0))
+            space = space[-1]
+        r = _interleave(col["x"], order, nf, na, space)
+        if not np.isfinite(r.sum()) and not np.isfinite(r).all():  # sum: one cheap pass
+            bad = np.flatnonzero(~np.isfinite(r).all(axis=(1, 2)))[0]
+            raise DumpFormatError(
+                f"{path}: frame {sc.first_frame + int(bad)}, timestep {ts[bad]}: missing or "
+                "non-numeric (nan/inf) positions")
         if lay.scaled:
             r = origins[:, None] + np.einsum("fai,fij->faj", r, cells)
-        img = np.stack([data[4], data[5], data[6]], axis=-1) if lay.has_images else None
+        img = _interleave(col["img"], order, nf, na) if lay.has_images else None
         u = np.ascontiguousarray(st["unwrap"](r, img, cells, origins), dtype=np.float64)
         if tmp is not None:
             if write_fut is not None:
@@ -749,15 +870,18 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
                 lay = parser.layout
                 if pool is None:
                     try:
-                        data = _parse_numeric(sc.text, lay.sep, lay.usecols)
+                        data = _parse_numeric(_FramesReader(sc.parts), lay.sep, lay.usecols)
                     except (ValueError, pd.errors.ParserError) as exc:
                         raise DumpFormatError(
                             f"{path}: bad atom line in frames {sc.first_frame}.."
                             f"{sc.first_frame + len(sc.lengths) - 1}: {exc}") from exc
                     finish(sc, data)
                 else:
-                    pending.append((sc, pool.submit(_parse_numeric, sc.text, lay.sep, lay.usecols)))
-                    while len(pending) > workers:
+                    # Worker processes get the text; the thread reads the buffer in place.
+                    src = (b"".join(sc.parts) if isinstance(pool, ProcessPoolExecutor)
+                           else _FramesReader(sc.parts))
+                    pending.append((sc, pool.submit(_parse_numeric, src, lay.sep, lay.usecols)))
+                    while len(pending) > depth:
                         finish(*pending.popleft())
             while pending:
                 finish(*pending.popleft())

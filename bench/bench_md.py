@@ -1,12 +1,16 @@
-"""Speed of the lmpflow pair styles, and their overhead over the bare compiled model.
+"""MD speed with the lmpflow pair styles, against the bare compiled model and against ASE.
 
-For each model (NequIP and Allegro) and cell size (52, 416, 1404 atoms of Li6PS5Cl) this runs NVT MD
-in LAMMPS and reads the 'Pair' time from LAMMPS's own timer, then calls the same compiled
-`.nequip.pt2` directly from Python (torch._inductor.aoti_load_package) on the same graph (same edges,
-same nodes). Printed: ms/step, µs/atom-step, and overhead = pair time / bare model time - 1, all
-measured in this one run on this machine.
+For each shipped model (one NequIP, one Allegro) and Li6PS5Cl cell (n x n x n cubic cells of 52 atoms)
+this measures, in one run on one machine:
+  * LAMMPS NVT MD: ms/step and µs/atom-step (whole step) and the 'Pair' time from LAMMPS's own timer;
+  * the bare model: the same compiled `.nequip.pt2` called from Python (torch._inductor.aoti_load_package)
+    on the same graph (same edges and nodes) -> overhead = pair time / bare time - 1;
+  * with --ase: velocity-Verlet MD driven by nequip's ASE calculator on the same model (compiled for the
+    `ase` target) and cell -> speed-up of LAMMPS + lmpflow over it.
 
-    python bench/bench_pair_style.py [--steps 50] [--sizes 1 2 3] [--threads 1]
+    python bench/bench_md.py                               # 52, 416, 1404 atoms, CPU
+    python bench/bench_md.py --sizes 2 3 4 6 --ase         # 416 ... 11,232 atoms, with the ASE baseline
+    python bench/bench_md.py --device cuda                 # on a GPU node (models compiled for cuda)
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from lmpflow._lammps import lammps_class
 from lmpflow.structures import SPECIES, li6ps5cl
 
 
-def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path) -> tuple[float, float]:
+def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, device: str) -> tuple[float, float]:
     """(pair ms/step, whole-step ms/step) of NVT MD, after a 10-step warm-up, from LAMMPS's timer."""
     log = workdir / f"log.{style.replace('/', '_')}.{len(atoms)}"
     lmp = lammps_class()(cmdargs=["-screen", "none", "-log", str(log)])
@@ -44,7 +48,7 @@ def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path) 
     types = [SPECIES.index(s) + 1 for s in atoms.get_chemical_symbols()]
     lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types, atoms.positions.ravel().tolist())
     lmp.commands_string(f"""
-        pair_style {style}
+        pair_style {style} device {device}
         pair_coeff * * {pt2} {' '.join(SPECIES)}
         velocity all create 600 1 mom yes rot yes
         fix md all nvt temp 600 600 0.1
@@ -66,10 +70,10 @@ def bare_graph(atoms, info: dict):
     i, j, shift = primitive_neighbor_list("ijS", atoms.pbc, atoms.cell.array, atoms.positions, r_max)
     names = info["type_names"]
     types = np.array([names.index(s) for s in atoms.get_chemical_symbols()], dtype=np.int64)
-    cut = info.get("cutoff_matrix")
-    if cut is not None:  # per-edge-type cutoffs: keep only pairs inside their own cutoff
+    if info["per_edge_type_cutoff"]:  # keep only pairs inside their own (centre, neighbour) cutoff
+        cut = np.array(info["per_edge_type_cutoff"].split(), float).reshape(len(names), len(names))
         d = np.linalg.norm(atoms.positions[j] + shift @ atoms.cell.array - atoms.positions[i], axis=1)
-        keep = d < np.asarray(cut)[types[i], types[j]]
+        keep = d < cut[types[i], types[j]]
         i, j, shift = i[keep], j[keep], shift[keep]
     pos = atoms.positions.copy()
     if info["target"] == "nequip":
@@ -86,21 +90,48 @@ def bare_graph(atoms, info: dict):
     return [torch.as_tensor(tensors[name]) for name in info["inputs"]], len(i)
 
 
-def bare_ms_per_call(pt2: Path, inputs, calls: int) -> float:
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bare_ms_per_call(pt2: Path, inputs, calls: int, device: str) -> float:
     runner = torch._inductor.aoti_load_package(str(pt2))
+    inputs = [t.to(device) for t in inputs]
     for _ in range(5):  # warm-up, as LAMMPS gets
         runner(*inputs)
+    _synchronize(device)
     start = time.perf_counter()
     for _ in range(calls):
         runner(*inputs)
+    _synchronize(device)
     return (time.perf_counter() - start) / calls * 1e3
+
+
+def ase_ms_per_step(atoms, ase_pt2: Path, steps: int, device: str) -> float:
+    """Velocity-Verlet MD with nequip's ASE calculator (its own neighbour list every step)."""
+    from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+    from nequip.integrations.ase import NequIPCalculator
+
+    atoms = atoms.copy()
+    atoms.calc = NequIPCalculator.from_compiled_model(str(ase_pt2), device=device)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(1))
+    md = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    md.run(5)
+    start = time.perf_counter()
+    md.run(steps)
+    return (time.perf_counter() - start) / steps * 1e3
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 3], help="supercell n (n x n x n of 52 atoms)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for every side")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--ase", action="store_true", help="also time MD driven by nequip's ASE calculator")
     parser.add_argument("--models", nargs="+", default=None, help="shipped model labels (default: one per arch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -110,22 +141,27 @@ def main():
         specs = [s for s in specs if s.label in args.models]
     else:  # one model per architecture
         specs = list({s.arch: s for s in specs}.values())
-    print(f"# lmpflow pair-style benchmark on {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}, {args.threads} thread(s), CPU")
-    print(f"{'model':<26}{'atoms':>6}{'edges':>8}{'pair ms/step':>14}{'step ms':>10}"
-          f"{'us/atom-step':>14}{'bare ms':>10}{'overhead':>10}")
+    gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else ""
+    print(f"# lmpflow MD benchmark: {platform.machine()} {platform.processor()}, {gpu or 'CPU'}, "
+          f"torch {torch.__version__}, {args.threads} torch thread(s), 1 MPI rank, {args.steps} steps")
+    print(f"{'model':<24}{'atoms':>6}{'edges':>9}{'step ms':>10}{'us/atom-step':>13}{'pair ms':>9}"
+          f"{'bare ms':>9}{'overhead':>9}{'ASE ms':>9}{'speed-up':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:
-            pt2 = models.compile_model(spec.path)
+            pt2 = models.compile_model(spec.path, device=args.device)
+            ase_pt2 = models.compile_model(spec.path, target="ase", device=args.device) if args.ase else None
             info = models.model_info(pt2)
             for n in args.sizes:
                 atoms = li6ps5cl((n, n, n))
                 atoms.rattle(0.02, seed=1)
-                pair_ms, step_ms = lammps_ms_per_step(atoms, pt2, info["pair_style"], args.steps, Path(tmp))
+                pair_ms, step_ms = lammps_ms_per_step(atoms, pt2, info["pair_style"], args.steps, Path(tmp),
+                                                      args.device)
                 inputs, n_edges = bare_graph(atoms, info)
-                bare_ms = bare_ms_per_call(pt2, inputs, args.steps)
-                print(f"{spec.label:<26}{len(atoms):>6}{n_edges:>8}{pair_ms:>14.2f}{step_ms:>10.2f}"
-                      f"{step_ms * 1e3 / len(atoms):>14.1f}{bare_ms:>10.2f}{pair_ms / bare_ms - 1:>+10.1%}")
+                bare_ms = bare_ms_per_call(pt2, inputs, args.steps, args.device)
+                ase = f"{ase_ms_per_step(atoms, ase_pt2, args.steps, args.device):>9.1f}" if ase_pt2 else f"{'-':>9}"
+                speedup = f"{float(ase) / step_ms:>8.2f}x" if ase_pt2 else f"{'-':>9}"
+                print(f"{spec.label:<24}{len(atoms):>6}{n_edges:>9}{step_ms:>10.2f}{step_ms * 1e3 / len(atoms):>13.1f}"
+                      f"{pair_ms:>9.2f}{bare_ms:>9.2f}{pair_ms / bare_ms - 1:>+9.1%}{ase}{speedup}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,384 @@
+"""`lmpflow` command line: a thin layer over lmpflow's functions.
+
+Units everywhere: LAMMPS metal (Å, ps, eV, K, bar); D in cm²/s, σ in mS/cm.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from lmpflow.structures import SPECIES
+
+_UNITS = "Units: Å, ps, eV, K (LAMMPS metal); D in cm²/s, conductivity σ in mS/cm."
+
+_POTENTIAL_HELP = (
+    "An ML model: a compiled .nequip.pt2/.nequip.pth file, a .nequip.zip package or checkpoint (compiled on "
+    "first use), or a shipped model's label (e.g. nequip-chgnet-pbe); append =LABEL to name it in tables. "
+    "Needs the lmpflow LAMMPS plugin.")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+# --------------------------------------------------------------------------------------------------- #
+# Shared argument groups
+# --------------------------------------------------------------------------------------------------- #
+
+def _add_structure_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("structure (default: ordered Li6PS5Cl, 52 atoms per cubic cell)")
+    g.add_argument("--structure", metavar="FILE", help="read the structure from FILE (any ASE format or a "
+                   "LAMMPS data file) instead of building Li6PS5Cl")
+    g.add_argument("--supercell", type=int, nargs="+", default=[1], metavar="N",
+                   help="repetitions of the cubic cell: one number (N N N) or three")
+    g.add_argument("--site-exchange", type=float, default=0.0, metavar="F",
+                   help="fraction of Cl(4a) sites swapped with S(4c) (anion site disorder, 0..1)")
+    g.add_argument("--structure-seed", type=int, default=0, help="seed choosing the exchanged sites")
+    g.add_argument("--a", type=float, default=9.85, help="cubic lattice constant, Å")
+
+
+def _structure(args):
+    from lmpflow.structures import li6ps5cl, read_structure
+
+    if args.structure:
+        return read_structure(args.structure)
+    sc = args.supercell
+    if len(sc) not in (1, 3):
+        raise ValueError("--supercell takes one or three integers")
+    return li6ps5cl(tuple(sc * 3 if len(sc) == 1 else sc), args.site_exchange, args.structure_seed, args.a)
+
+
+def _add_potential_args(p: argparse.ArgumentParser, many: bool) -> None:
+    g = p.add_argument_group("potential (give --model or --potential" + (", repeatable)" if many else ")"))
+    act = "append" if many else "store"
+    g.add_argument("--model", action=act, metavar="MODEL[=LABEL]", help=_POTENTIAL_HELP)
+    g.add_argument("--potential", action=act, metavar="FILE[=LABEL]",
+                   help="a file of classical LAMMPS pair_style/pair_coeff lines (types in --species order), "
+                        "run instead of an ML model (no plugin needed)")
+    g.add_argument("--species", nargs="+", default=list(SPECIES),
+                   help="LAMMPS type order of a classical --potential (ML models carry their own)")
+    g.add_argument("--label", help="name of the potential in tables (single-potential commands)")
+
+
+def _potentials(args, many: bool):
+    from lmpflow.inputs import Potential, as_potential
+
+    models = (args.model or []) if many else ([args.model] if args.model else [])
+    classical = (args.potential or []) if many else ([args.potential] if args.potential else [])
+    if not models and not classical:
+        raise ValueError("give --model MODEL (an ML model) or --potential FILE (classical pair lines)")
+    pots = []
+    for text in models:
+        spec, _, label = text.partition("=")
+        pot = as_potential(spec)
+        label = label or (args.label if not many else None)
+        if label:
+            pot = dataclasses.replace(pot, label=label)
+        pots.append(pot)
+    for text in classical:
+        spec, _, label = text.partition("=")
+        pots.append(Potential.from_file(spec, species=args.species,
+                                        label=label or (args.label if not many else None)))
+    return pots
+
+
+def _add_md_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    d = {"T": 600.0, "steps": 35_000, "eq_steps": 5_000, "timestep_ps": 0.002, "dump_every": 50, **(defaults or {})}
+    g = p.add_argument_group("MD settings (NVT, Nosé-Hoover chain, Tdamp = 100 steps)")
+    g.add_argument("--steps", type=int, default=d["steps"], help="production steps (dumped)")
+    g.add_argument("--eq-steps", type=int, default=d["eq_steps"], help="equilibration steps (not dumped)")
+    g.add_argument("--timestep-ps", type=float, default=d["timestep_ps"], help="MD timestep, ps")
+    g.add_argument("--dump-every", type=int, default=d["dump_every"], help="steps between dumped frames")
+
+
+def _add_exec_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("execution")
+    g.add_argument("--mode", choices=["python", "lmp", "mpirun"], default="python",
+                   help="in-process LAMMPS module, `lmp` subprocess, or `mpirun -np NP lmp`")
+    g.add_argument("--np", type=int, default=1, help="MPI ranks per run (--mode mpirun)")
+
+
+# --------------------------------------------------------------------------------------------------- #
+# Subcommands
+# --------------------------------------------------------------------------------------------------- #
+
+def cmd_structure(args) -> int:
+    from lmpflow.inputs import write_data
+
+    atoms = _structure(args)
+    out = Path(args.out)
+    if out.suffix in (".lmp", ".data") or out.name.startswith("data."):
+        write_data(atoms, out, args.species)
+    else:
+        import ase.io
+
+        ase.io.write(out, atoms)
+    print(f"wrote {out}: {atoms.get_chemical_formula()}, {len(atoms)} atoms, volume {atoms.get_volume():.2f} Å³")
+    return 0
+
+
+def cmd_input(args) -> int:
+    from lmpflow.inputs import write_run_inputs
+
+    (pot,) = _potentials(args, many=False)
+    rec = write_run_inputs(args.run_dir, _structure(args), potential=pot, T_K=args.T, seed=args.seed,
+                           steps=args.steps, eq_steps=args.eq_steps, timestep_ps=args.timestep_ps,
+                           dump_every=args.dump_every)
+    print(f"wrote run directory {args.run_dir} ({rec['formula']}, {rec['n_atoms']} atoms, {pot.label}, "
+          f"{args.T:g} K). Run it with\n  lmpflow run {args.run_dir}\nor by hand, inside it:\n  "
+          + " ".join(_shell_quote(a) for a in rec["lmp_command"]))
+    return 0
+
+
+def _shell_quote(a: str) -> str:
+    import shlex
+
+    return shlex.quote(a)
+
+
+def cmd_info(args) -> int:
+    from lmpflow.inputs import lmp_var_args
+
+    (pot,) = _potentials(args, many=False)
+    cutoff = f", cutoff {pot.r_max_A} Å" if pot.r_max_A is not None else ""
+    print(f"{pot.label}: {pot.arch} potential, species (LAMMPS type order) {' '.join(pot.species)}{cutoff}")
+    print("pair lines:\n  " + "\n  ".join(pot.lammps_pair_lines()))
+    variables = pot.script_vars()
+    if pot.model is None:  # the script includes the user's file itself
+        variables["potential"] = args.potential.partition("=")[0]
+    print("in.liPSCl variables:\n  lmp -in in.liPSCl " + " ".join(_shell_quote(a) for a in lmp_var_args(variables)))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from lmpflow.run import run_md
+
+    res = run_md(args.run_dir, mode=args.mode, np=args.np, progress=not args.no_progress, threads=args.threads)
+    _print_run_result(res)
+    return 0
+
+
+def _print_run_result(res: dict) -> None:
+    print(f"{res['label']} at {res['T_K']:g} K (seed {res['seed']}, mean T {res['T_mean_K']:.0f} K): "
+          f"D = {res['D_cm2_s']:.3e} ± {res['D_err_cm2_s']:.2e} cm²/s "
+          f"(fit {res['fit_window_ps'][0]:g}-{res['fit_window_ps'][1]:g} ps); "
+          f"σ_NE = {res['sigma_NE_mS_cm']:.3g} ± {res['sigma_NE_err_mS_cm']:.2g} mS/cm, "
+          f"σ(charge MSD) = {res['sigma_charge_mS_cm']:.3g} ± {res['sigma_charge_err_mS_cm']:.2g} mS/cm")
+    for w in res.get("analysis_warnings", []):
+        print(f"  warning: {w}")
+
+
+def _executor(args):
+    if not args.dask:
+        return None
+    from distributed import Client
+
+    return Client(args.dask)
+
+
+def cmd_sweep(args) -> int:
+    from lmpflow.sweep import format_results, run_sweep
+
+    pots = _potentials(args, many=True)
+    structure = _structure(args)
+    executor = _executor(args)
+    try:
+        res = run_sweep(pots, args.T, args.seeds if len(args.seeds) > 1 else args.seeds[0], args.out_dir,
+                        structure, steps=args.steps, eq_steps=args.eq_steps, timestep_ps=args.timestep_ps,
+                        dump_every=args.dump_every, executor=executor, workers=args.workers,
+                        threads_per_run=args.threads_per_run, mode=args.mode, np=args.np,
+                        plots=not args.no_plots)
+    finally:
+        if executor is not None:
+            executor.close()
+    print(format_results(res["tables"]["summary"], res["tables"]["arrhenius"]))
+    print(f"tables: {args.out_dir}/runs.csv, summary.csv, arrhenius.csv")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    path = Path(args.path)
+    if path.is_dir() and (path / "run_vars.json").is_file():
+        from lmpflow.run import analyse_run
+
+        _print_run_result(analyse_run(path))
+        return 0
+    if path.is_dir():
+        from lmpflow.sweep import analyse_sweep, format_results
+
+        res = analyse_sweep(path, plots=not args.no_plots)
+        print(format_results(res["tables"]["summary"], res["tables"]["arrhenius"]))
+        print(f"tables: {path}/runs.csv, summary.csv, arrhenius.csv; plots: {len(res['plots'])}")
+        return 0
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a dump file, run directory or sweep directory")
+    if args.T is None or args.timestep_ps is None:
+        raise ValueError("a bare dump needs --T (K) and --timestep-ps (ps) to compute D and σ")
+    from lmpflow.run import analyse_dump
+
+    out, _ = analyse_dump(path, args.timestep_ps, args.T, ion=args.ion)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from lmpflow.report import write_report  # written by another module owner; imported only here
+
+    out = write_report(list(args.sweep_dirs), neb_results=args.neb or None, out_dir=args.out, html=args.html)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_render(args) -> int:
+    from lmpflow.visual import render_snapshot
+
+    out = render_snapshot(args.dump, args.png)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_neb(args) -> int:
+    from lmpflow.neb import li_migration_barriers
+
+    (pot,) = _potentials(args, many=False)
+    results = li_migration_barriers(pot.lammps_pair_lines(), atoms=_structure(args), species=pot.species,
+                                    n_images=args.images, fmax=args.fmax, label=pot.label, out_dir=args.out_dir)
+    for name, r in results.items():
+        print(f"{name:>11}: forward barrier {r.barrier_forward_eV:.3f} eV, backward {r.barrier_backward_eV:.3f} eV"
+              f"{'' if r.converged else ' (NOT converged)'}")
+    print(f"outputs in {args.out_dir}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from lmpflow.sweep import run_demo
+
+    model = None
+    if args.model or args.potential:
+        (model,) = _potentials(args, many=False)
+    run_demo(args.out_dir, temperatures=args.T, seeds=args.seeds, supercell=args.supercell[0]
+             if len(args.supercell) == 1 else args.supercell, production_ps=args.production_ps,
+             eq_ps=args.eq_ps, timestep_ps=args.timestep_ps, frame_ps=args.frame_ps, workers=args.workers,
+             model=model)
+    print(f"tables and plots in {args.out_dir}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- #
+# Parser
+# --------------------------------------------------------------------------------------------------- #
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lmpflow", formatter_class=_Formatter,
+        description="Li-ion transport in Li6PS5Cl from machine-learned force fields (NequIP/Allegro) in "
+                    f"LAMMPS. {_UNITS}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_, desc=None):
+        sp = sub.add_parser(name, help=help_, description=(desc or help_) + " " + _UNITS,
+                            formatter_class=_Formatter)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("structure", cmd_structure, "write a Li6PS5Cl cell or supercell to a file",
+             "Write ordered Li6PS5Cl (optionally with Cl/S site exchange). The format follows the suffix "
+             "(.lmp/.data: LAMMPS data with types --species; else any ASE format, e.g. .xyz, .cif, .vasp).")
+    sp.add_argument("out", help="output file")
+    sp.add_argument("--species", nargs="+", default=list(SPECIES), help="LAMMPS type order for data files")
+    _add_structure_args(sp)
+
+    sp = add("input", cmd_input, "write a run directory (data.lmp, in.liPSCl, run_vars.json)",
+             "Write an NVT run directory that `lmpflow run` (or plain `lmp -in in.liPSCl ...`) runs.")
+    sp.add_argument("run_dir")
+    sp.add_argument("--T", type=float, default=600.0, help="temperature, K")
+    sp.add_argument("--seed", type=int, default=1, help="velocity seed")
+    _add_potential_args(sp, many=False)
+    _add_md_args(sp)
+    _add_structure_args(sp)
+
+    sp = add("info", cmd_info, "show a model's pair style, species order and the in.liPSCl -var settings")
+    _add_potential_args(sp, many=False)
+
+    sp = add("run", cmd_run, "run a run directory's MD and analyse it (writes result.json)")
+    sp.add_argument("run_dir")
+    _add_exec_args(sp)
+    sp.add_argument("--threads", type=int, default=None, help="OpenMP/torch threads (OMP_NUM_THREADS)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sp = add("sweep", cmd_sweep, "run models × temperatures × seeds in parallel (resumable) and tabulate",
+             "Run the grid in parallel; rerunning the same command after an interruption finishes it without "
+             "redoing finished runs. Writes runs.csv, summary.csv, arrhenius.csv and plots in OUT_DIR.")
+    sp.add_argument("out_dir")
+    sp.add_argument("--T", type=float, nargs="+", required=True, help="temperatures, K")
+    sp.add_argument("--seeds", type=int, nargs="+", default=[3],
+                    help="one number n (seeds 1..n) or an explicit list of seeds")
+    _add_potential_args(sp, many=True)
+    _add_md_args(sp)
+    _add_structure_args(sp)
+    _add_exec_args(sp)
+    sp.add_argument("--workers", type=int, default=None, help="parallel runs; unset: CPU cores // --threads-per-run")
+    sp.add_argument("--threads-per-run", type=int, default=1, help="threads of each run")
+    sp.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address to run on instead "
+                    "of a local process pool (e.g. tcp://host:8786)")
+    sp.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    sp = add("analyze", cmd_analyze, "analyse a dump, a run directory or a sweep directory",
+             "A sweep directory: rewrite runs.csv/summary.csv/arrhenius.csv and plots. A run directory: "
+             "rewrite its result.json. A dump file: print D and σ (needs --T and --timestep-ps).")
+    sp.add_argument("path")
+    sp.add_argument("--T", type=float, help="temperature of a bare dump, K")
+    sp.add_argument("--timestep-ps", type=float, help="MD timestep of a bare dump, ps")
+    sp.add_argument("--ion", default="Li", help="mobile species")
+    sp.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    sp = add("report", cmd_report, "write a comparison report of one or more sweep directories")
+    sp.add_argument("sweep_dirs", nargs="+", help="sweep output directories (with runs.csv, summary.csv, ...)")
+    sp.add_argument("-o", "--out", default="report", help="output folder of the report (report.md, figures)")
+    sp.add_argument("--neb", nargs="+", metavar="CSV", help="neb_barriers.csv files (from `lmpflow neb`)")
+    sp.add_argument("--html", action="store_true", help="also write report.html")
+
+    sp = add("render", cmd_render, "render a snapshot of a dump to PNG (OVITO)")
+    sp.add_argument("dump")
+    sp.add_argument("png")
+
+    sp = add("neb", cmd_neb, "nudged-elastic-band barriers of the canonical Li hops (eV)")
+    _add_potential_args(sp, many=False)
+    _add_structure_args(sp)
+    sp.add_argument("--images", type=int, default=5, help="intermediate NEB images")
+    sp.add_argument("--fmax", type=float, default=0.05, help="force tolerance, eV/Å")
+    sp.add_argument("--out-dir", default="neb_out")
+
+    sp = add("demo", cmd_demo, "short sweep on the shipped default model: D(T), Ea, σ(300 K) and plots",
+             "About 10 minutes on 2 cores (first use includes compiling the model). --potential runs it with a "
+             "classical stand-in instead (no plugin).")
+    sp.add_argument("--out-dir", default="demo_out")
+    sp.add_argument("--T", type=float, nargs="+", default=[600.0, 750.0, 900.0], help="temperatures, K")
+    sp.add_argument("--seeds", type=int, default=3, help="independent runs per temperature")
+    sp.add_argument("--production-ps", type=float, default=6.0, help="production length per run, ps")
+    sp.add_argument("--eq-ps", type=float, default=1.0, help="equilibration per run, ps")
+    sp.add_argument("--timestep-ps", type=float, default=0.002, help="MD timestep, ps")
+    sp.add_argument("--frame-ps", type=float, default=0.02, help="time between dumped frames, ps")
+    sp.add_argument("--workers", type=int, default=2, help="parallel runs")
+    sp.add_argument("--supercell", type=int, nargs="+", default=[1], metavar="N", help="cubic-cell repetitions")
+    _add_potential_args(sp, many=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("lmpflow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line for users; --debug shows the traceback
+        if args.debug:
+            raise
+        print(f"lmpflow {args.command}: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,476 @@
+"""Sweeps: models × temperatures × seeds of NVT runs, in parallel, resumable, analysed into tables.
+
+`run_sweep(models, temperatures, seeds, out_dir)` writes one run directory per grid point under
+`out_dir/runs/<label>/T<T>K/seed<seed>/` and runs them on a `concurrent.futures.Executor` (a local
+process pool by default) or a `dask.distributed.Client` (anything with `submit` returning futures with
+`.result()`). A run is finished exactly when its result.json exists (written atomically, last); a
+restarted sweep skips finished runs untouched and wipes and redoes unfinished ones, so killing a sweep at
+any moment loses at most the runs in flight. Afterwards `analyse_sweep` writes, atomically:
+
+    runs.csv        one row per finished run (the result.json fields)
+    summary.csv     per label × T: mean D (cm²/s) with standard error and 95 % bootstrap interval over
+                    seeds, Nernst-Einstein σ (mS/cm), Haven ratio σ_NE/σ_charge with a jackknife error
+    arrhenius.csv   per label: Ea (eV) ± error, prefactor, D and σ extrapolated to 300 K with 95 % intervals
+    msd_<label>_<T>K.png, arrhenius_<label>.png (and arrhenius.png: all labels)
+
+Units: K, ps, Å, eV; D in cm²/s, σ in mS/cm.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import io
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from lmpflow.inputs import Potential, as_potential, atomic_write_text, write_run_inputs
+from lmpflow.run import RESULT_NAME, is_finished, run_md
+
+__all__ = ["run_sweep", "analyse_sweep", "sweep_grid", "SweepError", "RUNS_CSV", "SUMMARY_CSV",
+           "ARRHENIUS_CSV"]
+
+RUNS_CSV, SUMMARY_CSV, ARRHENIUS_CSV = "runs.csv", "summary.csv", "arrhenius.csv"
+SWEEP_JSON = "sweep.json"
+CI_LEVEL = 0.95
+#: Settings that must match between a finished run and the sweep that would reuse it.
+_REUSE_KEYS = ("steps", "eq_steps", "timestep_ps", "dump_every", "n_atoms")
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed (the finished ones are kept and tabulated)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    run_dir: str
+    potential: Potential
+    T_K: float
+    seed: int
+
+
+def _run_dir_name(out_dir: Path, label: str, T_K: float, seed: int) -> Path:
+    return out_dir / "runs" / _safe(label) / f"T{T_K:g}K" / f"seed{seed}"
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", label)
+
+
+def sweep_grid(models: Sequence, temperatures: Sequence[float], seeds: int | Sequence[int],
+               out_dir: str | os.PathLike) -> list[_Task]:
+    """The tasks (run dir, potential, T, seed) of a sweep, in a stable order."""
+    pots = [as_potential(m) for m in models]
+    labels = [p.label for p in pots]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ValueError(f"model labels must be unique in a sweep; repeated: {dup} (give each a label)")
+    if not pots:
+        raise ValueError("no models given")
+    temps = [float(t) for t in temperatures]
+    if not temps or any(not (0 < t < 5000) for t in temps) or len(set(temps)) != len(temps):
+        raise ValueError(f"temperatures must be distinct values in (0, 5000) K, got {list(temperatures)}")
+    seed_list = list(range(1, int(seeds) + 1)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 1:
+        raise ValueError(f"seeds must be a positive count or distinct positive integers, got {seeds!r}")
+    out_dir = Path(out_dir).resolve()
+    return [_Task(str(_run_dir_name(out_dir, p.label, T, s)), p, T, s) for p in pots for T in temps
+            for s in seed_list]
+
+
+def _default_workers(threads_per_run: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, threads_per_run))
+
+
+def _mp_context():
+    """`fork` (no re-import of the caller's script) unless LAMMPS/torch are already loaded here, whose
+    threads and MPI state must not be forked: then `spawn` (the calling script then needs the usual
+    `if __name__ == "__main__":` guard)."""
+    unsafe = any(m in sys.modules for m in ("lammps", "torch"))
+    if sys.platform.startswith("linux") and not unsafe:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _set_threads(threads: int) -> None:
+    """Process-pool initializer: threads per run, set before LAMMPS/torch start their thread pools."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def _execute(task: _Task, structure, run_kwargs: dict, md_kwargs: dict) -> dict:
+    """Worker: (re)do one run from scratch unless it is finished. Returns its result or an error record."""
+    run_dir = Path(task.run_dir)
+    try:
+        if is_finished(run_dir):  # finished meanwhile (e.g. by an earlier, killed sweep's worker)
+            return json.loads((run_dir / RESULT_NAME).read_text())
+        shutil.rmtree(run_dir, ignore_errors=True)  # a half-written run is never reused
+        write_run_inputs(run_dir, structure, potential=task.potential, T_K=task.T_K, seed=task.seed,
+                         **run_kwargs)
+        return run_md(run_dir, progress=False, **md_kwargs)
+    except Exception as exc:  # reported back; the run stays unfinished and is redone next time
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        try:
+            atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+        except OSError:
+            pass
+        return {"error": text, "run_dir": str(run_dir)}
+
+
+def _check_reusable(run_dir: Path, wanted: dict) -> None:
+    """A finished run is only reused if it was made with the same settings (else it would be mixed in)."""
+    res = json.loads((run_dir / RESULT_NAME).read_text())
+    diff = {k: (res.get(k), wanted[k]) for k in _REUSE_KEYS if k in wanted and res.get(k) != wanted[k]}
+    if diff:
+        raise ValueError(f"{run_dir} was finished with other settings {{key: (finished, requested)}} = {diff}; "
+                         "use a new out_dir or delete that run to redo it")
+
+
+def _load_structure(structure):
+    from ase import Atoms
+
+    if structure is None:
+        from lmpflow.structures import li6ps5cl
+
+        return li6ps5cl()
+    if isinstance(structure, Atoms):
+        return structure
+    from lmpflow.structures import read_structure
+
+    return read_structure(structure)
+
+
+def run_sweep(models: Sequence, temperatures: Sequence[float], seeds: int | Sequence[int],
+              out_dir: str | os.PathLike, structure=None, *, steps: int = 35_000, eq_steps: int = 5_000,
+              timestep_ps: float = 0.002, dump_every: int = 50, executor=None, workers: int | None = None,
+              threads_per_run: int = 1, mode: str = "python", np: int = 1, plots: bool = True,
+              progress: bool = True, raise_on_failure: bool = True) -> dict:
+    """Run (or finish) the grid models × temperatures × seeds and analyse it into tables and plots.
+
+    models: Potentials, model/potential file paths or ModelSpecs (labels unique). temperatures in K.
+    seeds: a count n (seeds 1..n) or explicit seeds. structure: ase.Atoms, a structure file, or None
+    (the ordered Li6PS5Cl unit cell). steps/eq_steps/dump_every in MD steps, timestep_ps in ps.
+    executor: a concurrent.futures.Executor or dask.distributed.Client; default a local process pool
+    with `workers` (default cores // threads_per_run) processes. mode/np: how each run is executed
+    (see run_md). Returns {"tables": {name: DataFrame}, "failed": [...], "n_runs": int, ...}.
+    Raises SweepError after tabulating if runs failed (raise_on_failure).
+    """
+    out_dir = Path(out_dir).resolve()
+    tasks = sweep_grid(models, temperatures, seeds, out_dir)
+    atoms = _load_structure(structure)
+    run_kwargs = dict(steps=steps, eq_steps=eq_steps, timestep_ps=timestep_ps, dump_every=dump_every)
+    md_kwargs = dict(mode=mode, np=np, threads=threads_per_run)
+    wanted = {**run_kwargs, "n_atoms": len(atoms)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / SWEEP_JSON, json.dumps({
+        "labels": sorted({t.potential.label for t in tasks}), "temperatures_K": sorted({t.T_K for t in tasks}),
+        "seeds": sorted({t.seed for t in tasks}), "n_runs": len(tasks), **wanted,
+        "formula": atoms.get_chemical_formula(), "potentials": [t.potential.to_json() for t in
+                                                                 {t.potential.label: t for t in tasks}.values()],
+    }, indent=1) + "\n")
+
+    todo = []
+    for t in tasks:
+        if is_finished(t.run_dir):
+            _check_reusable(Path(t.run_dir), wanted)
+        else:
+            todo.append(t)
+    _say(progress, f"sweep {out_dir}: {len(tasks)} runs, {len(tasks) - len(todo)} already finished, "
+                   f"{len(todo)} to run")
+    failed = []
+    if todo:
+        own = executor is None
+        if own:
+            n = workers or _default_workers(threads_per_run)
+            executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(n, len(todo)), mp_context=_mp_context(),
+                initializer=_set_threads, initargs=(threads_per_run,))
+        try:
+            futures = [executor.submit(_execute, t, atoms, run_kwargs, md_kwargs) for t in todo]
+            failed = _collect(futures, todo, progress)
+        finally:
+            if own:
+                executor.shutdown(wait=True, cancel_futures=True)
+    n_finished = sum(is_finished(t.run_dir) for t in tasks)
+    summary = analyse_sweep(out_dir, plots=plots) if n_finished else {"tables": {}, "plots": []}
+    summary.update(failed=failed, n_runs=len(tasks))
+    if failed and (raise_on_failure or not n_finished):
+        lines = "\n".join(f"  {f['run_dir']}: {f['error']}" for f in failed)
+        raise SweepError(f"{len(failed)} of {len(tasks)} runs failed (finished runs are kept; rerun the same "
+                         f"sweep to retry the failed ones):\n{lines}")
+    return summary
+
+
+def _collect(futures: list, tasks: list[_Task], progress: bool) -> list[dict]:
+    """Wait for all futures (concurrent.futures or dask), reporting each run as it finishes."""
+    index = {id(f): t for f, t in zip(futures, tasks)}
+    failed, done = [], 0
+    for fut in _as_completed(futures):
+        t = index[id(fut)]
+        try:
+            res = fut.result()
+        except Exception as exc:  # a worker died (e.g. killed): the run stays unfinished
+            res = {"error": f"{type(exc).__name__}: {exc}", "run_dir": t.run_dir}
+        done += 1
+        if "error" in res:
+            failed.append(res)
+            _say(progress, f"[{done}/{len(tasks)}] FAILED {t.potential.label} {t.T_K:g} K seed {t.seed}: "
+                           f"{res['error'].splitlines()[-1]}")
+        else:
+            warn = "".join(f"\n    warning: {w}" for w in res.get("analysis_warnings", []))
+            _say(progress, f"[{done}/{len(tasks)}] {t.potential.label} {t.T_K:g} K seed {t.seed}: "
+                           f"D = {res['D_cm2_s']:.3g} ± {res['D_err_cm2_s']:.2g} cm²/s ({res['wall_s']:.0f} s){warn}")
+    return failed
+
+
+def _as_completed(futures: list) -> Iterable:
+    if futures and type(futures[0]).__module__.startswith("distributed"):
+        from distributed import as_completed
+
+        return as_completed(futures)
+    if futures and isinstance(futures[0], concurrent.futures.Future):
+        return concurrent.futures.as_completed(futures)
+    return futures  # any other duck-typed future: wait in order
+
+
+def _say(progress: bool, msg: str) -> None:
+    if progress:
+        print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------- #
+# Analysis of a sweep directory
+# --------------------------------------------------------------------------------------------------- #
+
+def _write_csv(df, path: Path) -> None:
+    """CSV written atomically; list-valued cells (e.g. fit_window_ps) as JSON text."""
+    df = df.copy()
+    for col in df.columns:
+        if df[col].map(lambda v: isinstance(v, (list, tuple))).any():
+            df[col] = df[col].map(json.dumps)
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    atomic_write_text(path, buf.getvalue())
+
+
+def load_runs(out_dir: str | os.PathLike):
+    """All finished runs of a sweep directory (or any folder tree of run dirs) as a DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for p in sorted(Path(out_dir).glob(f"**/{RESULT_NAME}")):
+        rec = json.loads(p.read_text())
+        rec["run_dir"] = str(p.parent)
+        rows.append(rec)
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.sort_values(["label", "T_K", "seed"]).reset_index(drop=True)
+    return df
+
+
+def _mean_sem_ci(values: np.ndarray, errors: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean over independent runs with its standard error and bootstrap CI; one run: its own error."""
+    from scipy import stats
+
+    from lmpflow.transport import combine_trajectories
+
+    if values.size >= 2:
+        c = combine_trajectories(values, ci=CI_LEVEL)
+        return c.mean, c.sem, c.ci_low, c.ci_high
+    v, e = float(values[0]), float(errors[0])
+    q = stats.norm.ppf(0.5 + CI_LEVEL / 2)
+    return v, e, v - q * e, v + q * e
+
+
+def _haven(sig_ne: np.ndarray, sig_charge: np.ndarray) -> tuple[float, float]:
+    """Haven ratio σ_NE/σ_charge of the run means, with a delete-one-run jackknife error (NaN for 1 run)."""
+    h = float(sig_ne.mean() / sig_charge.mean())
+    n = sig_ne.size
+    if n < 2:
+        return h, float("nan")
+    jk = np.array([np.delete(sig_ne, i).mean() / np.delete(sig_charge, i).mean() for i in range(n)])
+    return h, float(np.sqrt((n - 1) / n * np.sum((jk - jk.mean()) ** 2)))
+
+
+def summarise(runs):
+    """summary.csv rows (per label × T) from the runs table."""
+    import pandas as pd
+
+    rows = []
+    for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
+        d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float))
+        s = _mean_sem_ci(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_NE_err_mS_cm"].to_numpy(float))
+        sc = _mean_sem_ci(g["sigma_charge_mS_cm"].to_numpy(float),
+                          g["sigma_charge_err_mS_cm"].to_numpy(float))
+        h, h_err = _haven(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_charge_mS_cm"].to_numpy(float))
+        rows.append({
+            "label": label, "arch": g["arch"].iloc[0], "functional": g["functional"].iloc[0], "T_K": T,
+            "n_runs": len(g), "D_mean_cm2_s": d[0], "D_sem_cm2_s": d[1], "D_ci_lo_cm2_s": d[2],
+            "D_ci_hi_cm2_s": d[3], "sigma_mean_mS_cm": s[0], "sigma_sem_mS_cm": s[1],
+            "sigma_charge_mean_mS_cm": sc[0], "sigma_charge_sem_mS_cm": sc[1], "haven": h, "haven_err": h_err,
+            "T_mean_K": float(g["T_mean_K"].mean()) if "T_mean_K" in g else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _fit_label(g):
+    """Arrhenius fits of D and of σ_NE for one label's summary rows (None if fewer than 2 temperatures)."""
+    from lmpflow.arrhenius import fit_arrhenius
+
+    if len(g) < 2 or (g["D_mean_cm2_s"] <= 0).any() or (g["D_sem_cm2_s"] <= 0).any():
+        return None, None
+    T = g["T_K"].to_numpy(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # large relative errors are reported through the interval
+        fd = fit_arrhenius(T, g["D_mean_cm2_s"], g["D_sem_cm2_s"], quantity="D")
+        fs = fit_arrhenius(T, g["sigma_mean_mS_cm"], g["sigma_sem_mS_cm"], quantity="sigma")
+    return fd, fs
+
+
+def arrhenius_table(summary):
+    """arrhenius.csv rows (per label): Ea from D(T), D and σ_NE extrapolated to 300 K with 95 % intervals."""
+    import pandas as pd
+
+    rows, fits = [], {}
+    for label, g in summary.groupby("label", sort=True):
+        fd, fs = _fit_label(g)
+        fits[label] = (fd, fs, g)
+        row = {"label": label, "arch": g["arch"].iloc[0], "functional": g["functional"].iloc[0],
+               "n_temperatures": len(g)}
+        if fd is None:
+            row.update({k: float("nan") for k in ("Ea_eV", "Ea_err_eV", "prefactor_cm2_s", "D300_cm2_s",
+                                                   "D300_lo_cm2_s", "D300_hi_cm2_s", "sigma300_mS_cm",
+                                                   "sigma300_lo_mS_cm", "sigma300_hi_mS_cm")})
+        else:
+            pd300, ps300 = fd.predict(300.0, CI_LEVEL), fs.predict(300.0, CI_LEVEL)
+            row.update({"Ea_eV": fd.Ea_eV, "Ea_err_eV": fd.Ea_err_eV, "prefactor_cm2_s": fd.prefactor,
+                        "D300_cm2_s": float(pd300.value[0]), "D300_lo_cm2_s": float(pd300.low[0]),
+                        "D300_hi_cm2_s": float(pd300.high[0]), "sigma300_mS_cm": float(ps300.value[0]),
+                        "sigma300_lo_mS_cm": float(ps300.low[0]), "sigma300_hi_mS_cm": float(ps300.high[0]),
+                        "chi2_red": fd.chi2_red})
+        rows.append(row)
+    return pd.DataFrame(rows), fits
+
+
+def analyse_sweep(out_dir: str | os.PathLike, *, plots: bool = True) -> dict:
+    """Write runs.csv, summary.csv, arrhenius.csv (atomically) and plots for the finished runs in out_dir."""
+    out_dir = Path(out_dir)
+    runs = load_runs(out_dir)
+    if runs.empty:
+        raise FileNotFoundError(f"no finished runs (*/result.json) under {out_dir}")
+    summary = summarise(runs)
+    arr, fits = arrhenius_table(summary)
+    _write_csv(runs, out_dir / RUNS_CSV)
+    _write_csv(summary, out_dir / SUMMARY_CSV)
+    _write_csv(arr, out_dir / ARRHENIUS_CSV)
+    tables = {"runs": runs, "summary": summary, "arrhenius": arr}
+    written = _plots(out_dir, runs, fits, tables) if plots else []
+    return {"tables": tables, "plots": written, "out_dir": str(out_dir)}
+
+
+def _plots(out_dir: Path, runs, fits, tables: dict) -> list[str]:
+    """MSD per label × T (runs combined) and Arrhenius plots; skipped where dumps were deleted."""
+    from lmpflow import plots
+    from lmpflow.dump import read_dump
+    from lmpflow.transport import combine_msd, diffusion_coefficient, msd
+
+    written = []
+    for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
+        dumps = [Path(d) / "dump.lammpstrj" for d in g["run_dir"]]
+        if not all(p.is_file() for p in dumps):
+            continue
+        res = [msd(read_dump(p), "Li", timestep_ps=float(ts)) for p, ts in zip(dumps, g["timestep_ps"])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            comb = combine_msd(res) if len(res) > 1 else res[0]
+            path = out_dir / f"msd_{_safe(label)}_{T:g}K.png"
+            plots.plot_msd(comb, path, diffusion_coefficient(comb))
+        written.append(str(path))
+    for label, (fd, _fs, g) in fits.items():
+        if fd is None:
+            continue
+        path = out_dir / f"arrhenius_{_safe(label)}.png"  # one model, with its confidence band
+        plots.plot_arrhenius(fd, g["T_K"], g["D_mean_cm2_s"], g["D_sem_cm2_s"], path)
+        written.append(str(path))
+    if any(fd is not None for fd, _, _ in fits.values()):
+        from lmpflow.report import plot_arrhenius_comparison  # all models in one figure
+
+        written.append(str(plot_arrhenius_comparison(tables, out_dir / "arrhenius.png")))
+    return written
+
+
+# --------------------------------------------------------------------------------------------------- #
+# Demo: a short sweep on the shipped default model
+# --------------------------------------------------------------------------------------------------- #
+
+def run_demo(out_dir: str | os.PathLike = "demo_out", *, temperatures: Sequence[float] = (600, 750, 900),
+             seeds: int | Sequence[int] = 3, supercell: int | Sequence[int] = 1, production_ps: float = 6.0,
+             eq_ps: float = 1.0, timestep_ps: float = 0.002, frame_ps: float = 0.02, workers: int = 2,
+             model=None, progress: bool = True) -> dict:
+    """A short sweep (temperatures in K × seeds, `production_ps` ps each, on a Li6PS5Cl supercell) that
+    prints D(T) with errors, Ea ± error and σ(300 K) with its 95 % interval, and writes tables and plots.
+
+    model: anything `run_sweep` accepts (an ML model, or a classical `Potential` to run without the
+    plugin); default: the shipped default model, compiled on first use. Sizes are parameters so a tiny
+    version runs in tests.
+    """
+    from lmpflow.structures import li6ps5cl
+
+    if model is None:
+        model = _default_demo_model()
+    steps, dump_every = round(production_ps / timestep_ps), max(1, round(frame_ps / timestep_ps))
+    steps -= steps % dump_every
+    cells = (supercell,) * 3 if isinstance(supercell, (int, np.integer)) else tuple(supercell)
+    result = run_sweep([model], temperatures, seeds, out_dir, li6ps5cl(cells), steps=steps,
+                       eq_steps=round(eq_ps / timestep_ps), timestep_ps=timestep_ps, dump_every=dump_every,
+                       workers=workers, progress=progress)
+    if progress:
+        print(format_results(result["tables"]["summary"], result["tables"]["arrhenius"]))
+    return result
+
+
+def _default_demo_model():
+    """The shipped default model (compiled on first use); needs the lmpflow LAMMPS plugin to run."""
+    from lmpflow._lammps import plugin_path
+    from lmpflow.models import default_model
+
+    if plugin_path() is None:
+        raise FileNotFoundError("the lmpflow LAMMPS plugin (lmpflowplugin.so) is not built, so the ML model "
+                                "cannot run: build/install lmpflow with its plugin, or set LMPFLOW_PLUGIN")
+    return default_model()
+
+
+def format_results(summary, arrhenius) -> str:
+    """Plain-text D(T), σ(T), Ea and 300 K extrapolations of a sweep's tables."""
+    out = []
+    for label, g in summary.groupby("label", sort=True):
+        out.append(f"{label}:")
+        out.append(f"  {'T (K)':>7} {'<T> (K)':>7} {'runs':>4}  {'D (cm²/s)':>22}  {'σ_NE (mS/cm)':>20}  "
+                   f"{'Haven':>12}")
+        for _, r in g.iterrows():
+            out.append(f"  {r.T_K:7.0f} {r.T_mean_K:7.0f} {int(r.n_runs):4d}  {r.D_mean_cm2_s:10.3e} ± "
+                       f"{r.D_sem_cm2_s:9.2e}"
+                       f"  {r.sigma_mean_mS_cm:9.3g} ± {r.sigma_sem_mS_cm:8.2g}  {r.haven:5.2f} ± {r.haven_err:4.2f}")
+        a = arrhenius[arrhenius["label"] == label]
+        if a.empty or not np.isfinite(a["Ea_eV"].iloc[0]):
+            out.append("  Arrhenius: needs at least two temperatures with finite errors")
+            continue
+        a = a.iloc[0]
+        out.append(f"  Ea = {a.Ea_eV:.3f} ± {a.Ea_err_eV:.3f} eV (from D(T), {int(a.n_temperatures)} temperatures)")
+        out.append(f"  D(300 K) = {a.D300_cm2_s:.3g} cm²/s  [95 %: {a.D300_lo_cm2_s:.3g}, {a.D300_hi_cm2_s:.3g}]")
+        out.append(f"  σ(300 K) = {a.sigma300_mS_cm:.3g} mS/cm  [95 %: {a.sigma300_lo_mS_cm:.3g}, "
+                   f"{a.sigma300_hi_mS_cm:.3g}]")
+    return "\n".join(out)

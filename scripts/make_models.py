@@ -1,0 +1,222 @@
+#!/usr/bin/env python
+"""Build lmpflow's shipped Li6PS5Cl models end to end: configurations -> CHGNet labels -> train -> package.
+
+    python scripts/make_models.py --test        # tiny NequIP/Allegro float32/float64 pair-style test models
+    python scripts/make_models.py --shipped     # {nequip, allegro} x {chgnet-pbe, chgnet-r2scan} models
+    python scripts/make_models.py --shipped --archs nequip --labels chgnet-pbe   # just one
+
+Packages (+ sidecar JSON with label source, functional, training-set size, errors) go to
+python/lmpflow/data/models[/test]; training sets and logs to --workdir. Test models are also compiled into the
+cache and listed in --test-list as "<arch> <dtype> <pt2 path> <package path>" lines. CHGNet labels stand in for
+DFT (chgnet-pbe ~ PBE, chgnet-r2scan ~ the study's HSE06); see lmpflow.models.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+from lmpflow import models  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def dataset(workdir: Path, name: str, source: str, **kw) -> Path:
+    """Labelled extxyz, built once per (name, source); structures shared between sources via an unlabelled file."""
+    from ase.io import read, write
+
+    out = workdir / f"{name}-{source}.extxyz"
+    if out.is_file():
+        return out
+    structures = workdir / f"{name}-structures.extxyz"
+    if structures.is_file():
+        frames = read(structures, index=":")
+    else:
+        t0 = time.time()
+        frames = models.training_configurations(**kw)
+        write(structures, frames)
+        log(f"{len(frames)} configurations for {name} in {time.time() - t0:.0f} s")
+    t0 = time.time()
+    models.make_training_set(out, source=source, configurations=frames)
+    log(f"labelled {len(frames)} frames of {name} with {source} in {time.time() - t0:.0f} s")
+    return out
+
+
+def md_check(package: Path, temperature_K: float = 900.0, steps: int = 2000, timestep_fs: float = 2.0,
+             supercell=(1, 1, 1), seed: int = 0, frames: list | None = None) -> dict:
+    """Langevin MD of Li6PS5Cl with the model (nequip's ASE calculator, eager): is it stable, does Li move?
+
+    Returns the run length (ps), wall time, smallest interatomic distance seen (A), largest P-S bond (A: PS4
+    units must stay intact), Li and P mean-square displacements (A^2) and the mean temperature (K). Snapshots
+    (every 20 steps, up to a collapse) are appended to `frames` if given: relabelled, they teach the next
+    model where this one goes wrong (one round of active learning).
+    """
+    import numpy as np
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.neighborlist import neighbor_list
+
+    from lmpflow.structures import li6ps5cl
+
+    atoms = li6ps5cl(supercell, site_exchange=0.25, seed=seed)
+    atoms.calc = models.ase_calculator(package)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
+    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01,
+                   rng=np.random.default_rng(seed + 1))
+    symbols = np.array(atoms.get_chemical_symbols())
+    start = atoms.get_positions().copy()
+    unwrapped = start.copy()
+    previous = start.copy()
+    d_min, ps_max, temps = np.inf, 0.0, []
+    t0 = time.time()
+    for _ in range(steps // 20):
+        dyn.run(20)
+        pos = atoms.get_positions()
+        delta = pos - previous
+        frac = np.linalg.solve(atoms.cell.array.T, delta.T).T  # unwrap jumps across the periodic box
+        delta -= np.round(frac) @ atoms.cell.array
+        unwrapped += delta
+        previous = pos.copy()
+        i, j, d = neighbor_list("ijd", atoms, 3.0)
+        d_min = min(d_min, float(d.min()) if len(d) else np.inf)
+        p_s = (symbols[i] == "P") & (symbols[j] == "S")
+        # each P must keep its 4 S: the 4th-nearest S of every P within 3 A (inf when a PS4 unit broke)
+        fourth = [np.sort(d[p_s & (i == k)])[3] if np.sum(p_s & (i == k)) >= 4 else np.inf
+                  for k in np.flatnonzero(symbols == "P")]
+        ps_max = max(ps_max, float(max(fourth)))
+        temps.append(atoms.get_temperature())
+        if frames is not None:
+            snap = atoms.copy()
+            snap.calc = None
+            frames.append(snap)
+        if d_min < 1.2 or not np.isfinite(atoms.get_potential_energy()):
+            break
+    msd = ((unwrapped - start) ** 2).sum(axis=1)
+    return {"temperature_K": temperature_K, "n_atoms": len(atoms), "ps": round(dyn.nsteps * timestep_fs / 1000, 3),
+            "wall_s": round(time.time() - t0, 1), "min_distance_A": round(d_min, 3),
+            "max_PS_bond_A": round(ps_max, 3), "msd_Li_A2": round(float(msd[symbols == "Li"].mean()), 3),
+            "msd_P_A2": round(float(msd[symbols == "P"].mean()), 3), "mean_T_K": round(float(np.mean(temps)), 1)}
+
+
+def make_test_models(workdir: Path, test_list: Path, archs: list[str]) -> None:
+    data = dataset(workdir, "test", "chgnet-pbe", n_rattle=24, n_strain=12, md_steps=0, seed=7)
+    lines = []
+    for arch in archs:
+        for dtype in ("float64", "float32"):
+            name = f"{arch}-{dtype}-test"
+            pkg = models.TEST_MODEL_DIR / f"{name}{models.PACKAGE_SUFFIX}"
+            if not pkg.is_file():
+                t0 = time.time()
+                models.train_package(data, arch, pkg, preset="tiny", workdir=workdir / f"train-{name}", label=name,
+                                     label_source="chgnet-pbe", functional="PBE (CHGNet stand-in), test only",
+                                     r_max=4.5, model_dtype=dtype, max_epochs=2)
+                log(f"trained+packaged {pkg.name} in {time.time() - t0:.0f} s")
+            t0 = time.time()
+            pt2 = models.compile_model(pkg)
+            log(f"compiled {pkg.name} -> {pt2} in {time.time() - t0:.0f} s")
+            lines.append(f"{arch} {dtype} {pt2} {pkg}")
+            test_list.write_text("\n".join(lines) + "\n")
+
+
+def shipped_structures(workdir: Path) -> Path:
+    """Structures of the shipped training set: base set + large rattles + one round of active learning.
+
+    Round 0: a NequIP model trained on the base set (rattles, +-2 % strains, CHGNet MD at 600-1000 K) runs MD at
+    700 and 1000 K; its snapshots (including any it drives into unphysical contacts) join the set, so the final
+    models learn the regions the first one got wrong.
+    """
+    from ase.io import read, write
+
+    out = workdir / "li6ps5cl-v2-structures.extxyz"
+    if out.is_file():
+        return out
+    base_kw = dict(n_rattle=40, n_strain=20, md_temperatures=(600, 800, 1000), md_steps=200, md_every=8, seed=0)
+    base = dataset(workdir, "li6ps5cl", "chgnet-pbe", **base_kw)
+    round0 = workdir / f"round0-nequip-chgnet-pbe{models.PACKAGE_SUFFIX}"
+    if not round0.is_file():
+        t0 = time.time()
+        models.train_package(base, "nequip", round0, preset="small", workdir=workdir / "train-round0",
+                             label="round0", label_source="chgnet-pbe", functional="PBE", r_max=5.0,
+                             model_dtype="float32", max_epochs=25)
+        log(f"round-0 model trained in {time.time() - t0:.0f} s")
+    explored = []
+    for temperature, seed in ((700.0, 1), (1000.0, 2)):
+        log(f"round-0 MD at {temperature} K: {json.dumps(md_check(round0, temperature, steps=1000, seed=seed, frames=explored))}")
+    heavy = models.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11, rattle_sigma=(0.15, 0.3))
+    frames = read(workdir / "li6ps5cl-structures.extxyz", index=":") + heavy + explored
+    write(out, frames)
+    log(f"{len(frames)} structures in the shipped training set ({len(heavy)} large rattles, {len(explored)} explored)")
+    return out
+
+
+def make_shipped(workdir: Path, archs: list[str], labels: list[str], compile_default: bool,
+                 check_md: bool = True) -> None:
+    from ase.io import read
+
+    structures = read(shipped_structures(workdir), index=":")
+    for source in labels:
+        data = workdir / f"li6ps5cl-v2-{source}.extxyz"
+        if not data.is_file():
+            t0 = time.time()
+            models.make_training_set(data, source=source, configurations=structures)
+            log(f"labelled {len(structures)} frames with {source} in {time.time() - t0:.0f} s")
+        spec = models.LABEL_SOURCES[source]
+        for arch in archs:
+            label = f"{arch}-{source}"
+            pkg = models.DATA_DIR / f"{label}{models.PACKAGE_SUFFIX}"
+            if pkg.is_file():
+                log(f"{pkg.name} exists; delete it to retrain")
+                continue
+            t0 = time.time()
+            models.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
+                                 label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32")
+            info = models.sidecar(pkg)
+            log(f"{label}: trained in {time.time() - t0:.0f} s, {pkg.stat().st_size / 1e6:.2f} MB, "
+                f"errors {json.dumps(info['errors'])}")
+            if check_md:
+                info["md_check"] = md_check(pkg, 900.0, steps=2000)
+                models.write_sidecar(pkg, info)
+                log(f"{label}: MD check {json.dumps(info['md_check'])}")
+            if compile_default and label == models.DEFAULT_MODEL_LABEL:
+                t0 = time.time()
+                log(f"compiled default model -> {models.compile_model(pkg)} in {time.time() - t0:.0f} s")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--test", action="store_true", help="build the tiny pair-style test models")
+    ap.add_argument("--shipped", action="store_true", help="build the shipped models")
+    ap.add_argument("--archs", nargs="+", default=list(models.ARCHS), choices=models.ARCHS)
+    ap.add_argument("--labels", nargs="+", default=list(models.LABEL_SOURCES), choices=list(models.LABEL_SOURCES))
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/lmpflow-make-models"))
+    ap.add_argument("--test-list", type=Path, default=Path("/tmp/lmpflow_test_models.txt"))
+    ap.add_argument("--no-compile", action="store_true", help="do not compile the default model into the cache")
+    ap.add_argument("--no-md-check", action="store_true", help="skip the 4 ps MD stability check of each model")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch/OpenMP threads for labelling, training and compiling (the machine is shared)")
+    args = ap.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by nequip-train/-compile subprocesses
+    import torch
+    torch.set_num_threads(args.threads)
+    if not (args.test or args.shipped):
+        ap.error("choose --test and/or --shipped")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    models.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    models.TEST_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    if args.test:
+        make_test_models(args.workdir, args.test_list, args.archs)
+    if args.shipped:
+        make_shipped(args.workdir, args.archs, args.labels, compile_default=not args.no_compile,
+                     check_md=not args.no_md_check)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""Tests of lmpflow.models: metadata parsing, compile cache, training configs, labels, shipped test models."""
+import json
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from lmpflow import models
+from lmpflow.structures import SPECIES, li6ps5cl
+
+
+def fake_pt2(path: Path, inputs: str, dtype: str = "float64") -> Path:
+    """An archive laid out like nequip-compile's AOTInductor output, holding only the metadata JSON."""
+    meta = {"type_names": "Li P S Cl", "num_types": "4", "r_max": "4.5", "per_edge_type_cutoff": "",
+            "model_dtype": dtype, "nequip_aoti_inputs": inputs, "nequip_aoti_outputs": "total_energy forces"}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data/aotinductor/model/abc_wrapper_metadata.json", json.dumps(meta))
+        zf.writestr("m/data/aotinductor/model/abc.so", b"\0")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- model_info
+def test_model_info_nequip_and_allegro_targets(tmp_path):
+    nequip = models.model_info(fake_pt2(tmp_path / "n.nequip.pt2", "pos edge_index atom_types cell edge_cell_shift"))
+    assert nequip["target"] == "nequip" and nequip["pair_style"] == "lmpflow/nequip"
+    assert nequip["type_names"] == ["Li", "P", "S", "Cl"] and nequip["num_types"] == 4
+    assert nequip["r_max"] == 4.5 and nequip["per_edge_type_cutoff"] is None
+    allegro = models.model_info(fake_pt2(tmp_path / "a.nequip.pt2", "pos edge_index atom_types", "float32"))
+    assert allegro["target"] == "allegro" and allegro["pair_style"] == "lmpflow/allegro"
+    assert allegro["model_dtype"] == "float32" and allegro["inputs"] == ["pos", "edge_index", "atom_types"]
+
+
+def test_model_info_torchscript_extra_files(tmp_path):
+    import torch
+
+    class Dummy(torch.nn.Module):
+        def forward(self, pos: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+            return pos.sum() + cell.sum()
+
+    path = tmp_path / "old.nequip.pth"
+    extra = {"type_names": "Li P S Cl", "num_types": "4", "r_max": "5.0", "per_edge_type_cutoff": "",
+             "model_dtype": "float64", "nequip_version": "0.6.0"}
+    torch.jit.save(torch.jit.script(Dummy()), str(path), _extra_files=extra)
+    info = models.model_info(path)
+    assert info["type_names"] == list(SPECIES) and info["r_max"] == 5.0 and info["model_dtype"] == "float64"
+    assert info["target"] == "nequip"
+    extra["config"] = "model_builders:\n - allegro.model.Allegro\n"
+    torch.jit.save(torch.jit.script(Dummy()), str(path), _extra_files=extra)
+    assert models.model_info(path)["pair_style"] == "lmpflow/allegro"
+
+
+def test_model_info_errors(tmp_path):
+    with pytest.raises(models.ModelFileError, match="does not exist"):
+        models.model_info(tmp_path / "missing.nequip.pt2")
+    corrupt = tmp_path / "corrupt.nequip.pt2"
+    corrupt.write_bytes(b"not a zip file at all")
+    with pytest.raises(models.ModelFileError, match="corrupt"):
+        models.model_info(corrupt)
+    empty = tmp_path / "empty.nequip.pt2"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("readme.txt", "nothing")
+    with pytest.raises(models.ModelFileError, match="wrapper_metadata"):
+        models.model_info(empty)
+    bad_pth = tmp_path / "bad.nequip.pth"
+    bad_pth.write_bytes(b"garbage")
+    with pytest.raises(models.ModelFileError, match="corrupt"):
+        models.model_info(bad_pth)
+    other = tmp_path / "model.onnx"
+    other.write_bytes(b"x")
+    with pytest.raises(models.ModelFileError, match="unknown model file type"):
+        models.model_info(other)
+
+
+# ---------------------------------------------------------------------------------------------- compile cache
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMPFLOW_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def fake_package(tmp_path):
+    pkg = tmp_path / "my-model.nequip.zip"
+    pkg.write_bytes(b"package bytes v1")
+    models.write_sidecar(pkg, {"arch": "allegro", "label": "my-model"})
+    return pkg
+
+
+def fake_compiler(calls, inputs="pos edge_index atom_types", delay=0.0):
+    def run_tool(cmd, log, what, cwd=None, timeout=None):
+        calls.append(cmd)
+        time.sleep(delay)
+        fake_pt2(Path(cmd[2]), inputs)
+    return run_tool
+
+
+def test_compile_cache_hit_does_not_recompile(cache, fake_package, monkeypatch):
+    calls = []
+    monkeypatch.setattr(models, "_run_tool", fake_compiler(calls))
+    first = models.compile_model(fake_package)
+    assert first.parent == cache and first.name.startswith("my-model-") and first.name.endswith(".nequip.pt2")
+    assert len(calls) == 1
+    assert calls[0][calls[0].index("--target") + 1] == "pair_allegro"  # from the sidecar's arch
+    assert calls[0][calls[0].index("--mode") + 1] == "aotinductor"
+    assert models.compile_model(fake_package) == first and len(calls) == 1  # hit
+    fake_package.write_bytes(b"package bytes v2")  # new content -> new key -> recompile
+    second = models.compile_model(fake_package)
+    assert second != first and len(calls) == 2
+    models.compile_model(fake_package, target="pair_nequip")  # other target -> separate entry
+    assert len(calls) == 3
+    assert not list(cache.glob(".compile-*"))  # temporary dirs cleaned up
+
+
+def test_compile_lock_compiles_once_under_concurrency(cache, fake_package, monkeypatch):
+    calls, results = [], []
+    monkeypatch.setattr(models, "_run_tool", fake_compiler(calls, delay=0.5))
+    threads = [threading.Thread(target=lambda: results.append(models.compile_model(fake_package))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(results)) == 1
+
+
+def test_compile_refuses_to_publish_broken_output(cache, fake_package, monkeypatch):
+    def broken(cmd, log, what, cwd=None, timeout=None):
+        Path(cmd[2]).write_bytes(b"truncated")
+    monkeypatch.setattr(models, "_run_tool", broken)
+    with pytest.raises(models.ModelFileError):
+        models.compile_model(fake_package)
+    assert not list(cache.glob("*.nequip.pt2"))
+
+
+def test_compile_input_errors(tmp_path, cache):
+    with pytest.raises(models.ModelFileError, match="does not exist"):
+        models.compile_model(tmp_path / "nope.nequip.zip")
+    pt2 = fake_pt2(tmp_path / "x.nequip.pt2", "pos edge_index atom_types")
+    with pytest.raises(ValueError, match="already compiled"):
+        models.compile_model(pt2)
+    pkg = tmp_path / "y.nequip.zip"
+    pkg.write_bytes(b"x")
+    with pytest.raises(ValueError, match="target"):
+        models.compile_model(pkg, target="pair_mace")
+
+
+# ---------------------------------------------------------------------------------------------- training configs
+@pytest.fixture
+def toy_dataset(tmp_path):
+    """Frames of five compositions whose energies are exact sums of per-type energies (eV)."""
+    per_type = {"Li": -1.9, "P": -5.4, "S": -4.1, "Cl": -1.8}
+    frames = []
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        atoms = li6ps5cl()
+        if k % 5:  # drop one atom of species k % 5 so the compositions span all four types
+            symbols = atoms.get_chemical_symbols()
+            drop = symbols.index(SPECIES[k % 5 - 1])
+            atoms = atoms[[i for i in range(len(atoms)) if i != drop]]
+        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
+        energy = sum(per_type[s] for s in atoms.get_chemical_symbols())
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=rng.normal(0, 0.5, (len(atoms), 3)),
+                                           stress=np.zeros(6))
+        frames.append(atoms)
+    path = tmp_path / "toy.extxyz"
+    write(path, frames)
+    return path, per_type
+
+
+@pytest.mark.parametrize("arch,target", [("nequip", "nequip.model.NequIPGNNModel"),
+                                         ("allegro", "allegro.model.AllegroModel")])
+def test_training_config_both_archs(toy_dataset, tmp_path, arch, target):
+    path, per_type = toy_dataset
+    out = tmp_path / f"{arch}.yaml"
+    text = models.training_config(arch, path, r_max=4.5, model_dtype="float32", preset="tiny", out=out)
+    assert out.read_text() == text and "&id" not in text
+    cfg = yaml.safe_load(text)
+    model = cfg["training_module"]["model"]
+    assert model["_target_"] == target
+    assert model["type_names"] == list(SPECIES) and model["r_max"] == 4.5 and model["model_dtype"] == "float32"
+    for species, energy in per_type.items():  # least-squares shifts recover the per-type energies
+        assert model["per_type_energy_shifts"][species] == pytest.approx(energy, abs=1e-6)
+    split = cfg["data"]["split_dataset"]
+    assert split["train"] + split["val"] == 12 and split["val"] >= 1 and Path(split["file_path"]) == path.resolve()
+    assert cfg["data"]["transforms"][1]["r_max"] == 4.5
+    assert cfg["training_module"]["loss"]["_target_"].endswith("EnergyForceStressLoss")
+    if arch == "allegro":
+        assert model["radial_chemical_embed"]["_target_"] == "allegro.nn.TwoBodyBesselScalarEmbed"
+
+
+def test_training_config_without_stress_and_bad_inputs(tmp_path):
+    frames = []
+    for k in range(6):
+        atoms = li6ps5cl()
+        atoms.calc = SinglePointCalculator(atoms, energy=-200.0 - k, forces=np.zeros((52, 3)))
+        frames.append(atoms)
+    path = tmp_path / "nostress.extxyz"
+    write(path, frames)
+    cfg = yaml.safe_load(models.training_config("nequip", path))
+    assert cfg["training_module"]["loss"]["_target_"].endswith("EnergyForceLoss")
+    with pytest.raises(ValueError, match="arch"):
+        models.training_config("mace", path)
+    with pytest.raises(ValueError, match="preset"):
+        models.training_config("nequip", path, preset="huge")
+    with pytest.raises(ValueError, match="model_dtype"):
+        models.training_config("nequip", path, model_dtype="float16")
+    with pytest.raises(FileNotFoundError):
+        models.training_config("nequip", tmp_path / "none.extxyz")
+    unlabelled = tmp_path / "unlabelled.extxyz"
+    write(unlabelled, [li6ps5cl()] * 6)
+    with pytest.raises(ValueError, match="energy"):
+        models.training_config("nequip", unlabelled)
+
+
+# ---------------------------------------------------------------------------------------------- labels
+def test_label_sources_are_offline_and_differ():
+    atoms = li6ps5cl()
+    atoms.rattle(0.05, seed=1)
+    pbe, = models.label_frames([atoms], "chgnet-pbe")
+    scan, = models.label_frames([atoms], "chgnet-r2scan")
+    for frame, source in ((pbe, "chgnet-pbe"), (scan, "chgnet-r2scan")):
+        assert frame.info["label_source"] == source
+        assert np.isfinite(frame.get_potential_energy())
+        assert np.abs(frame.get_forces().sum(axis=0)).max() < 1e-3  # momentum conservation
+        assert frame.get_stress().shape == (6,)
+    # r2SCAN total energies are far lower than PBE ones (different functional references)
+    assert abs(pbe.get_potential_energy() - scan.get_potential_energy()) / len(atoms) > 0.5
+    with pytest.raises(ValueError, match="label source"):
+        models.label_frames([atoms], "dft-hse06")
+
+
+# ---------------------------------------------------------------------------------------------- shipped models
+def test_test_models_are_shipped_with_label_source():
+    specs = {(s.arch, s.metadata.get("model_dtype")): s for s in models.shipped_models(test=True)}
+    assert set(specs) == {(a, d) for a in models.ARCHS for d in ("float32", "float64")}
+    for spec in specs.values():
+        assert spec.label_source == "chgnet-pbe"
+        assert spec.metadata["type_names"] == list(SPECIES)
+        assert 4.0 <= spec.metadata["r_max"] <= 5.0
+        assert zipfile.is_zipfile(spec.path)
+
+
+def test_find_model_errors():
+    with pytest.raises(models.ModelFileError, match="no model file or shipped model"):
+        models.find_model("no-such-model")
+
+
+def test_ase_calculator_on_test_package():
+    spec = next(s for s in models.shipped_models(test=True) if s.arch == "nequip")
+    atoms = li6ps5cl()
+    atoms.rattle(0.05, seed=2)
+    atoms.calc = models.ase_calculator(spec.path)
+    forces = atoms.get_forces()
+    assert np.isfinite(atoms.get_potential_energy())
+    assert forces.shape == (52, 3) and np.abs(forces.sum(axis=0)).max() < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_compiled_test_model_metadata_and_cache_hit(arch):
+    """Compiles (minutes, cached afterwards) the float64 test model and reads back its metadata."""
+    spec = next(s for s in models.shipped_models(test=True)
+                if s.arch == arch and s.metadata.get("model_dtype") == "float64")
+    pt2 = models.compile_model(spec.path)
+    info = models.model_info(pt2)
+    assert info["target"] == arch and info["pair_style"] == models.PAIR_STYLES[arch]
+    assert info["type_names"] == list(SPECIES) and info["r_max"] == pytest.approx(spec.metadata["r_max"])
+    assert info["model_dtype"] == "float64"
+    mtime = pt2.stat().st_mtime
+    t0 = time.time()
+    assert models.compile_model(spec.path) == pt2
+    assert time.time() - t0 < 10 and pt2.stat().st_mtime == mtime
