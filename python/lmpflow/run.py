@@ -23,6 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from lmpflow._lammps import plugin_env
 from lmpflow.inputs import (DUMP_NAME, INPUT_SCRIPT_NAME, LOG_NAME, atomic_write_text, lmp_var_args,
                             read_run_vars)
 
@@ -245,20 +246,6 @@ def _run_subprocess(run_dir: Path, variables: dict, cmd_prefix: list[str], repor
         raise _blowup_or_error(run_dir, watcher.errors, watcher.nonfinite, watcher.tail)
 
 
-def _subprocess_env() -> dict:
-    """Environment for `lmp`/`mpirun`: the lmpflow plugin's folder on LAMMPS_PLUGIN_PATH (as the in-process
-    route gets it from lmpflow._lammps), so the ML pair styles load in both."""
-    from lmpflow._lammps import plugin_path
-
-    env = dict(os.environ)
-    plugin = plugin_path()
-    if plugin is not None:
-        paths = [p for p in env.get("LAMMPS_PLUGIN_PATH", "").split(":") if p]
-        if str(plugin.parent) not in paths:
-            env["LAMMPS_PLUGIN_PATH"] = ":".join([str(plugin.parent), *paths])
-    return env
-
-
 def _lmp_executable(lmp: str) -> str:
     path = shutil.which(lmp)
     if path is None:
@@ -293,7 +280,7 @@ def run_md(run_dir: str | os.PathLike, *, mode: str = "python", np: int = 1, pro
     settings = rec["settings"]
     steps = int(settings["steps"])
     _clean_outputs(run_dir)
-    env = _subprocess_env()
+    env = plugin_env()
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(int(threads))
     desc = f"{rec['potential']['label']} {settings['T_K']:g} K seed {settings['seed']}"
