@@ -24,6 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 from lmpflow import models  # noqa: E402
 
 
+# Frames whose reference forces exceed this (eV/A) are dropped: such overlaps are outside what CHGNet (or DFT
+# at this level) describes reliably and they would dominate the force loss.
+MAX_FORCE = 30.0
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -126,47 +131,61 @@ def make_test_models(workdir: Path, test_list: Path, archs: list[str]) -> None:
             test_list.write_text("\n".join(lines) + "\n")
 
 
-def shipped_structures(workdir: Path) -> Path:
-    """Structures of the shipped training set: base set + large rattles + one round of active learning.
+def shipped_structures(workdir: Path, rounds: int = 2) -> Path:
+    """Structures of the shipped training set, grown by active learning.
 
-    Round 0: a NequIP model trained on the base set (rattles, +-2 % strains, CHGNet MD at 600-1000 K) runs MD at
-    700 and 1000 K; its snapshots (including any it drives into unphysical contacts) join the set, so the final
-    models learn the regions the first one got wrong.
+    Set 0: rattles, +-2 % strains and CHGNet MD snapshots at 600-1000 K. Round k trains a NequIP model on set k
+    (CHGNet-PBE labels) and runs its MD at 700/800-1000 K; the snapshots it visits (including unphysical
+    contacts or broken PS4 units it drives the system into) join set k+1, so the next model learns the regions
+    the previous one got wrong. Set 1 also gets large rattles (0.15-0.3 A) for short-range repulsion.
     """
     from ase.io import read, write
 
-    out = workdir / "li6ps5cl-v2-structures.extxyz"
-    if out.is_file():
-        return out
     base_kw = dict(n_rattle=40, n_strain=20, md_temperatures=(600, 800, 1000), md_steps=200, md_every=8, seed=0)
-    base = dataset(workdir, "li6ps5cl", "chgnet-pbe", **base_kw)
-    round0 = workdir / f"round0-nequip-chgnet-pbe{models.PACKAGE_SUFFIX}"
-    if not round0.is_file():
-        t0 = time.time()
-        models.train_package(base, "nequip", round0, preset="small", workdir=workdir / "train-round0",
-                             label="round0", label_source="chgnet-pbe", functional="PBE", r_max=5.0,
-                             model_dtype="float32", max_epochs=25)
-        log(f"round-0 model trained in {time.time() - t0:.0f} s")
-    explored = []
-    for temperature, seed in ((700.0, 1), (1000.0, 2)):
-        log(f"round-0 MD at {temperature} K: {json.dumps(md_check(round0, temperature, steps=1000, seed=seed, frames=explored))}")
-    heavy = models.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11, rattle_sigma=(0.15, 0.3))
-    frames = read(workdir / "li6ps5cl-structures.extxyz", index=":") + heavy + explored
-    write(out, frames)
-    log(f"{len(frames)} structures in the shipped training set ({len(heavy)} large rattles, {len(explored)} explored)")
-    return out
+    dataset(workdir, "li6ps5cl", "chgnet-pbe", **base_kw)
+    previous = workdir / "li6ps5cl-structures.extxyz"
+    for k in range(rounds):
+        out = workdir / f"li6ps5cl-v{k + 1}-structures.extxyz"
+        if out.is_file():
+            previous = out
+            continue
+        data = workdir / (f"li6ps5cl-v{k}-chgnet-pbe.extxyz" if k else "li6ps5cl-chgnet-pbe.extxyz")
+        if not data.is_file():
+            models.make_training_set(data, source="chgnet-pbe", configurations=read(previous, index=":"),
+                                     max_force=MAX_FORCE)
+        model = workdir / f"round{k}-nequip-chgnet-pbe{models.PACKAGE_SUFFIX}"
+        if not model.is_file():
+            t0 = time.time()
+            models.train_package(data, "nequip", model, preset="small", workdir=workdir / f"train-round{k}",
+                                 label=f"round{k}", label_source="chgnet-pbe", functional="PBE", r_max=5.0,
+                                 model_dtype="float32", max_epochs=40)
+            log(f"round-{k} model trained in {time.time() - t0:.0f} s")
+        explored = []
+        for temperature, seed in ((700.0 + 100 * k, 1 + 2 * k), (1000.0, 2 + 2 * k)):
+            check = md_check(model, temperature, steps=1000 if k == 0 else 2000, seed=seed, frames=explored)
+            log(f"round-{k} MD at {temperature} K: {json.dumps(check)}")
+        heavy = (models.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11,
+                                                rattle_sigma=(0.15, 0.3)) if k == 0 else [])
+        if k > 0:
+            explored = explored[::2]  # longer runs: keep every 40th step
+        frames = read(previous, index=":") + heavy + explored
+        write(out, frames)
+        log(f"set {k + 1}: {len(frames)} structures ({len(heavy)} large rattles, {len(explored)} explored)")
+        previous = out
+    return previous
 
 
 def make_shipped(workdir: Path, archs: list[str], labels: list[str], compile_default: bool,
-                 check_md: bool = True) -> None:
+                 check_md: bool = True, epochs: int | None = None) -> None:
     from ase.io import read
 
-    structures = read(shipped_structures(workdir), index=":")
+    final = shipped_structures(workdir)
+    structures = read(final, index=":")
     for source in labels:
-        data = workdir / f"li6ps5cl-v2-{source}.extxyz"
+        data = final.with_name(final.name.replace("structures", source))
         if not data.is_file():
             t0 = time.time()
-            models.make_training_set(data, source=source, configurations=structures)
+            models.make_training_set(data, source=source, configurations=structures, max_force=MAX_FORCE)
             log(f"labelled {len(structures)} frames with {source} in {time.time() - t0:.0f} s")
         spec = models.LABEL_SOURCES[source]
         for arch in archs:
@@ -177,7 +196,8 @@ def make_shipped(workdir: Path, archs: list[str], labels: list[str], compile_def
                 continue
             t0 = time.time()
             models.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
-                                 label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32")
+                                 label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32",
+                                 max_epochs=epochs)
             info = models.sidecar(pkg)
             log(f"{label}: trained in {time.time() - t0:.0f} s, {pkg.stat().st_size / 1e6:.2f} MB, "
                 f"errors {json.dumps(info['errors'])}")
@@ -199,6 +219,8 @@ def main(argv=None) -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/lmpflow-make-models"))
     ap.add_argument("--test-list", type=Path, default=Path("/tmp/lmpflow_test_models.txt"))
     ap.add_argument("--no-compile", action="store_true", help="do not compile the default model into the cache")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs of the shipped models "
+                    "(default: the 'small' preset's)")
     ap.add_argument("--no-md-check", action="store_true", help="skip the 4 ps MD stability check of each model")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch/OpenMP threads for labelling, training and compiling (the machine is shared)")
@@ -215,7 +237,7 @@ def main(argv=None) -> None:
         make_test_models(args.workdir, args.test_list, args.archs)
     if args.shipped:
         make_shipped(args.workdir, args.archs, args.labels, compile_default=not args.no_compile,
-                     check_md=not args.no_md_check)
+                     check_md=not args.no_md_check, epochs=args.epochs)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def lmpflow_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
 def test_help_of_every_subcommand_states_units_and_defaults(capsys):
     commands = build_parser()._subparsers._group_actions[0].choices
     assert set(commands) >= {"structure", "input", "info", "run", "sweep", "analyze", "report", "demo", "render",
-                             "neb"}
+                             "neb", "compare"}
     for name in commands:
         with pytest.raises(SystemExit) as e:
             main([name, "--help"])

@@ -219,9 +219,16 @@ def test_training_config_without_stress_and_bad_inputs(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- labels
 def test_label_sources_are_offline_and_differ():
+    import torch
+
     atoms = li6ps5cl()
     atoms.rattle(0.05, seed=1)
-    pbe, = models.label_frames([atoms], "chgnet-pbe")
+    torch.set_default_dtype(torch.float64)  # what loading a nequip model does; CHGNet must still work
+    try:
+        pbe, = models.label_frames([atoms], "chgnet-pbe")
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert torch.get_default_dtype() == torch.float32
     scan, = models.label_frames([atoms], "chgnet-r2scan")
     for frame, source in ((pbe, "chgnet-pbe"), (scan, "chgnet-r2scan")):
         assert frame.info["label_source"] == source

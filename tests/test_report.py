@@ -164,3 +164,27 @@ def test_compare_models_end_to_end(tmp_path):
     dis = __import__("json").loads((tmp_path / "disagreement.json").read_text())
     # the two stand-ins differ only in the Li-anion wells: they disagree, but by less than the forces themselves
     assert 0.0 < dis["force_std_mean_eV_A"] < 1.0 and dis["n_frames"] == 3
+
+
+def test_model_disagreement_of_shipped_ml_test_models():
+    """Two real (tiny, shipped) NequIP/Allegro models through nequip's ASE calculator on shared frames."""
+    pytest.importorskip("nequip")
+    from lmpflow.models import ase_calculator, find_model
+    from lmpflow.structures import li6ps5cl
+
+    calcs = {lab: ase_calculator(find_model(lab, test=True).path)
+             for lab in ("nequip-float64-test", "allegro-float64-test")}
+    frames = []
+    for seed in range(2):
+        at = li6ps5cl()
+        at.rattle(0.05, seed=seed)
+        frames.append(at)
+    res = model_disagreement(calcs, frames)
+    pair = res["pairs"]["nequip-float64-test vs allegro-float64-test"]
+    assert res["force_std_mean_eV_A"] > 1e-4 and np.isfinite(res["force_std_max_eV_A"])
+    # two models: per-frame energy spread is half the |difference|, exactly
+    e = np.array(res["energies_per_atom_eV"])
+    assert res["energy_std_per_atom_eV"] == pytest.approx(np.mean(np.abs(e[0] - e[1])) / 2, rel=1e-12)
+    assert pair["energy_diff_per_atom_eV"] == pytest.approx(np.mean(e[0] - e[1]), rel=1e-12)
+    # and s_i = |F_a - F_b| / 2 per atom, so the mean spread cannot exceed sqrt(3)/2 x the RMS difference
+    assert res["force_std_mean_eV_A"] <= np.sqrt(3) / 2 * pair["rms_force_diff_eV_A"] + 1e-12

@@ -88,3 +88,14 @@ def test_li_density_picture(tmp_path, method):
     assert std > 0.05 and n_colours > 10
     with pytest.raises(ValueError, match="method"):
         render_li_density(dump, tmp_path / "y.png", method="voxels")
+
+
+@pytest.mark.parametrize("extra", [[], ["--density", "--method", "histogram"]])
+def test_render_command_line(tmp_path, extra):
+    """`lmpflow render DUMP PNG` writes a non-blank picture (snapshot, or the Li density)."""
+    from lmpflow.cli import main
+
+    png = tmp_path / "out.png"
+    assert main(["render", str(write_dump(tmp_path / "dump.lammpstrj", li_shift=0.3)), str(png), *extra]) == 0
+    std, n_colours, _, _ = image_stats(png)
+    assert std > 0.02 and n_colours > 5

@@ -28,9 +28,9 @@ _API = {
                   "convergence_vs_length"],
     "arrhenius": ["fit_arrhenius", "ArrheniusFit", "TwoRegimeFit"],
     "plots": ["plot_msd", "plot_arrhenius"],
-    "neb": ["li_migration_barriers", "run_neb", "find_canonical_hops"],
-    "visual": ["render_snapshot", "render_li_density"],
-    "report": ["compare_models", "write_report", "model_disagreement"],
+    "neb": ["li_migration_barriers", "run_neb", "find_canonical_hops", "LammpsCalculator", "NebResult"],
+    "visual": ["render_snapshot", "render_li_density", "load_dump"],
+    "report": ["compare_models", "write_report", "model_disagreement", "pairwise_differences"],
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_WHERE) + ["plugin_path"]

@@ -233,9 +233,25 @@ def cmd_report(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from lmpflow.visual import render_snapshot
+    from lmpflow import visual
 
-    out = render_snapshot(args.dump, args.png)
+    if args.density:
+        out = visual.render_li_density(args.dump, args.png, element=args.highlight, method=args.method)
+    else:
+        out = visual.render_snapshot(args.dump, args.png, frame=args.frame, highlight=args.highlight,
+                                     renderer=args.renderer)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from lmpflow.report import compare_models
+
+    out = compare_models(_potentials(args, many=True), args.T, args.seeds, args.out_dir, structure=_structure(args),
+                         hops=args.hops, n_frames=args.frames,
+                         sweep_kwargs={"steps": args.steps, "eq_steps": args.eq_steps,
+                                       "timestep_ps": args.timestep_ps, "dump_every": args.dump_every,
+                                       "workers": args.workers})
     print(f"wrote {out}")
     return 0
 
@@ -245,7 +261,8 @@ def cmd_neb(args) -> int:
 
     (pot,) = _potentials(args, many=False)
     results = li_migration_barriers(pot.lammps_pair_lines(), atoms=_structure(args), species=pot.species,
-                                    n_images=args.images, fmax=args.fmax, label=pot.label, out_dir=args.out_dir)
+                                    hops=args.hops, frozen_species=args.freeze, n_images=args.images,
+                                    fmax=args.fmax, label=pot.label, out_dir=args.out_dir)
     for name, r in results.items():
         print(f"{name:>11}: forward barrier {r.barrier_forward_eV:.3f} eV, backward {r.barrier_backward_eV:.3f} eV"
               f"{'' if r.converged else ' (NOT converged)'}")
@@ -342,16 +359,41 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--neb", nargs="+", metavar="CSV", help="neb_barriers.csv files (from `lmpflow neb`)")
     sp.add_argument("--html", action="store_true", help="also write report.html")
 
-    sp = add("render", cmd_render, "render a snapshot of a dump to PNG (OVITO)")
+    sp = add("render", cmd_render, "render a snapshot of a dump (or the Li density over all frames) to PNG",
+             "Uses OVITO's headless renderers (needs libvulkan1 + mesa-vulkan-drivers on Linux).")
     sp.add_argument("dump")
     sp.add_argument("png")
+    sp.add_argument("--frame", type=int, default=-1, help="frame index of the snapshot (-1: last)")
+    sp.add_argument("--highlight", default="Li", help="element drawn large and coloured; others small")
+    sp.add_argument("--renderer", choices=["tachyon", "opengl"], default="tachyon")
+    sp.add_argument("--density", action="store_true", help="Li positions of all frames instead of one snapshot")
+    sp.add_argument("--method", choices=["ovito", "histogram"], default="ovito",
+                    help="--density drawing: overlaid OVITO particles or a 2-D histogram (matplotlib)")
 
     sp = add("neb", cmd_neb, "nudged-elastic-band barriers of the canonical Li hops (eV)")
     _add_potential_args(sp, many=False)
     _add_structure_args(sp)
     sp.add_argument("--images", type=int, default=5, help="intermediate NEB images")
     sp.add_argument("--fmax", type=float, default=0.05, help="force tolerance, eV/Å")
+    sp.add_argument("--hops", nargs="+", default=["doublet", "intra-cage", "inter-cage"], help="hops to compute")
+    sp.add_argument("--freeze", nargs="*", default=[], metavar="EL", help="elements held fixed (e.g. P S Cl)")
     sp.add_argument("--out-dir", default="neb_out")
+
+    sp = add("compare", cmd_compare, "compare models: same sweep + NEB for each, with a Markdown/HTML report",
+             "Give each model as --model FILE=LABEL (or --potential FILE=LABEL); reports Ea, σ(300 K), barriers, "
+             "pairwise differences with significance, and force/energy disagreement on shared frames.")
+    _add_potential_args(sp, many=True)
+    _add_structure_args(sp)
+    sp.add_argument("--T", type=float, nargs="+", default=[600.0, 750.0, 900.0], help="temperatures, K")
+    sp.add_argument("--seeds", type=int, default=3, help="independent runs per model and temperature")
+    sp.add_argument("--steps", type=int, default=5000, help="production steps per run")
+    sp.add_argument("--eq-steps", type=int, default=1000, help="equilibration steps per run")
+    sp.add_argument("--timestep-ps", type=float, default=0.001, help="MD timestep, ps")
+    sp.add_argument("--dump-every", type=int, default=20, help="steps between dumped frames")
+    sp.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
+    sp.add_argument("--hops", nargs="+", default=["doublet", "intra-cage", "inter-cage"])
+    sp.add_argument("--frames", type=int, default=10, help="shared frames for the disagreement")
+    sp.add_argument("--out-dir", default="compare_out")
 
     sp = add("demo", cmd_demo, "short sweep on the shipped default model: D(T), Ea, σ(300 K) and plots",
              "About 10 minutes on 2 cores (first use includes compiling the model). --potential runs it with a "

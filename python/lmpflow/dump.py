@@ -4,9 +4,10 @@ Units follow LAMMPS ``units metal``: lengths in Å, timesteps in MD steps (the
 caller supplies the step length in ps when computing transport properties).
 
 The reader streams the file in chunks of whole frames (bounded memory), parses
-the numeric atom lines with pandas' C tokenizer, sorts atoms by id, unwraps
-them and writes the positions straight into a ``.npy`` cache that is returned
-memory-mapped.  Supported:
+the numeric atom lines with a compiled tokenizer (``liblmpflow_dump.so``, built
+from ``cpp/dump_parser``; pandas' C tokenizer when it is not available), sorts
+atoms by id, unwraps them and writes the positions straight into a ``.npy``
+cache that is returned memory-mapped.  Supported:
 
 * columns ``id``, ``type`` and/or ``element``, and one of ``xu yu zu``,
   ``xsu ysu zsu``, ``x y z``, ``xs ys zs``, optionally with ``ix iy iz``;
@@ -27,6 +28,7 @@ the current box, because LAMMPS' own ``x + ix·Lx(t)`` adds spurious jumps
 from __future__ import annotations
 
 import collections
+import ctypes
 import dataclasses
 import gzip
 import io
@@ -45,6 +47,7 @@ import pandas as pd
 __all__ = [
     "DumpFormatError",
     "Trajectory",
+    "native_parser_path",
     "read_dump",
     "write_dump",
 ]
@@ -52,6 +55,15 @@ __all__ = [
 _CACHE_VERSION = 1
 _NPY_HEADER_BYTES = 128  # fixed-size .npy header, rewritten once the frame count is known
 _BLOCK_BYTES = 32 * 1024 * 1024  # bytes of text parsed per chunk (bounded memory)
+
+# The compiled tokenizer: found next to the package (wheel), through LMPFLOW_DUMP_LIB, or
+# in the build folder of a source checkout.  LMPFLOW_DUMP_NATIVE=0 (or setting
+# _NATIVE_ENABLED = False) forces the pandas tokenizer.
+_NATIVE_LIB_NAME = "liblmpflow_dump.so"
+_NATIVE_ABI = 1
+_NATIVE_ENABLED = os.environ.get("LMPFLOW_DUMP_NATIVE", "1").strip().lower() not in (
+    "0", "false", "no", "off")
+_native_state: dict = {}
 
 _HEADER_RE = re.compile(
     rb"ITEM: TIMESTEP[ \t]*\r?\n[ \t]*(-?\d+)[ \t]*\r?\n"
@@ -435,17 +447,17 @@ def _read_into(fh, view: memoryview) -> int:
     return got
 
 
-def _iter_chunks(fh, block_bytes: int) -> Iterator[tuple[bytearray, int, bool]]:
+def _iter_chunks(fh, block_bytes: int, n_buffers: int = 2) -> Iterator[tuple[bytearray, int, bool]]:
     """Yield (buffer, end, is_last): whole frames lie in buffer[:end] (not sliced, to
     save a copy); the last chunk may end with a partial frame.  Bytes past ``end``
     are stale.
 
-    Two buffers are used in turn (no fresh pages to fault in, no concatenation
-    copy): a chunk stays valid while the next one is read and scanned, so its
-    numbers can be parsed in the background meanwhile; it is overwritten when the
-    chunk after that is requested.  The partial frame at the end of a chunk is
-    copied to the front of the other buffer and the next block read in behind it."""
-    bufs = [bytearray(block_bytes), bytearray(block_bytes)]
+    ``n_buffers`` buffers are used in turn (no fresh pages to fault in, no
+    concatenation copy): a chunk stays valid while the next ``n_buffers - 1`` are
+    read and scanned, so its numbers can be parsed in the background meanwhile.
+    The partial frame at the end of a chunk is copied to the front of the next
+    buffer and the next block read in behind it."""
+    bufs = [bytearray(block_bytes) for _ in range(n_buffers)]
     turn = 0
     have = 0  # bytes of the carried-over partial frame at the front of the buffer
     while True:
@@ -466,7 +478,7 @@ def _iter_chunks(fh, block_bytes: int) -> Iterator[tuple[bytearray, int, bool]]:
             continue
         # Keep any "ITEM: TIME/UNITS" lines that precede this TIMESTEP with the next chunk.
         yield buf, cut, False
-        turn = 1 - turn
+        turn = (turn + 1) % n_buffers
         nxt = bufs[turn]
         if len(nxt) < len(buf):
             nxt = bufs[turn] = bytearray(len(buf))
@@ -528,7 +540,7 @@ class _ChunkParser:
                 raise DumpFormatError(f"{self.path}: no 'ITEM: TIMESTEP' found near frame {self.frame}")
             return None
         mv = memoryview(buf)
-        blocks, timesteps, boxes = [], [], []
+        blocks, spans, timesteps, boxes = [], [], [], []
         truncated = False
         match, find, box_cache = _HEADER_RE.match, buf.find, self._box_cache
         while p >= 0:
@@ -581,6 +593,7 @@ class _ChunkParser:
                         f"{self._where(k, int(m.group(1)))}: {nlines} atom lines but NUMBER OF "
                         f"ATOMS is {lay.n_atoms}")
             blocks.append(mv[a:e])
+            spans.append((a, e))
             timesteps.append(m.group(1))
             boxes.append(box)
         if truncated:
@@ -595,7 +608,8 @@ class _ChunkParser:
         lengths = [len(b) for b in blocks]
         cells = np.array([b[0] for b in boxes])
         origins = np.array([b[1] for b in boxes])
-        return _Scan(first, np.array(timesteps).astype(np.int64), cells, origins, blocks, lengths)
+        return _Scan(first, np.array(timesteps).astype(np.int64), cells, origins, blocks, lengths,
+                     buf, np.array(spans, dtype=np.int64).reshape(-1, 2))
 
     def _init_layout(self, buf: bytes, m: re.Match, end: int) -> None:
         columns = [c.decode() for c in m.group(7).split()]
@@ -618,6 +632,136 @@ class _Scan:
     origins: np.ndarray
     parts: list[memoryview]  # atom lines of each frame (views of the read buffer)
     lengths: list[int]  # bytes of each frame's atom lines
+    buf: bytearray  # the read buffer the parts lie in
+    spans: np.ndarray  # (frames, 2) int64: byte range [begin, end) of each part in buf
+
+
+def native_parser_path() -> Path | None:
+    """Path of the compiled atom-line tokenizer ``liblmpflow_dump.so`` that
+    ``read_dump`` uses, or None when it is not found (or disabled with
+    ``LMPFLOW_DUMP_NATIVE=0``) and pandas' tokenizer is used instead."""
+    return _native_state["path"] if _native_lib() is not None else None
+
+
+def _native_candidates() -> list[Path]:
+    env = os.environ.get("LMPFLOW_DUMP_LIB")
+    if env:
+        return [Path(env)]
+    here = Path(__file__).resolve().parent
+    found = [here / "lib" / _NATIVE_LIB_NAME]
+    build = here.parent.parent / "build"  # source checkout: <repo>/python/lmpflow
+    found.append(build / _NATIVE_LIB_NAME)
+    found += sorted(build.glob(f"*/{_NATIVE_LIB_NAME}"))  # scikit-build's build/{wheel_tag}
+    return found
+
+
+def _native_lib():
+    """The loaded tokenizer (ctypes), or None: then pandas parses the numbers."""
+    if not _NATIVE_ENABLED:
+        return None
+    if "lib" in _native_state:
+        return _native_state["lib"]
+    lib = None
+    cands = _native_candidates()
+    for cand in cands:
+        if not cand.is_file():
+            continue
+        try:
+            lib = ctypes.CDLL(str(cand))
+            abi = lib.lmpflow_dump_abi_version()
+            if abi != _NATIVE_ABI:
+                raise OSError(f"ABI version {abi}, expected {_NATIVE_ABI}")
+        except (OSError, AttributeError) as exc:
+            warnings.warn(f"cannot use the dump tokenizer {cand} ({exc}); rebuild it with "
+                          "`cmake --build build --target lmpflow_dump`. Falling back to pandas "
+                          "(slower).", stacklevel=3)
+            lib = None
+            continue
+        f = lib.lmpflow_parse_atom_lines
+        f.restype = ctypes.c_int64
+        f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                      ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p,
+                      ctypes.c_int64, ctypes.c_void_p]
+        _native_state["path"] = cand
+        break
+    else:
+        if os.environ.get("LMPFLOW_DUMP_LIB"):
+            warnings.warn(f"LMPFLOW_DUMP_LIB={cands[0]} is not a file; falling back to pandas "
+                          "to parse dumps (slower)", stacklevel=3)
+    _native_state["lib"] = lib
+    return lib
+
+
+def _parse_atoms(buf, spans: np.ndarray, first_frame: int, lay: _Layout, path: Path,
+                 spare: list | None = None) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The ``lay.usecols`` columns of the atom lines ``buf[a:e]`` for (a, e) in
+    ``spans`` (one span per frame) as float64 arrays, in ``usecols`` order, and the
+    flat buffer holding them (None from pandas) for the caller to put in ``spare``
+    once done with them: reused buffers save faulting in fresh pages every block.
+
+    Runs in background threads (ctypes and pandas release the GIL) and in worker
+    processes.  Raises ``DumpFormatError`` naming the frame of a bad line."""
+    lib = _native_lib()
+    if lib is not None:
+        return _parse_native(lib, buf, spans, first_frame, lay, path, spare)
+    mv = memoryview(buf)
+    try:
+        return _parse_numeric(_FramesReader([mv[a:e] for a, e in spans.tolist()]),
+                              lay.sep, lay.usecols), None
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DumpFormatError(
+            f"{path}: bad atom line in frames {first_frame}..{first_frame + len(spans) - 1}: "
+            f"{exc}") from exc
+
+
+def _parse_text(text: bytes, lengths: list[int], first_frame: int, lay: _Layout,
+                path: Path) -> tuple[list[np.ndarray], None]:
+    """``_parse_atoms`` of the joined atom text of consecutive frames (worker processes)."""
+    ends = np.cumsum(np.asarray(lengths, dtype=np.int64))
+    spans = np.column_stack([ends - np.asarray(lengths, dtype=np.int64), ends])
+    return _parse_atoms(text, spans, first_frame, lay, path)[0], None
+
+
+def _parse_native(lib, buf, spans: np.ndarray, first_frame: int, lay: _Layout, path: Path,
+                  spare: list | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    n_parts = len(spans)
+    rows = n_parts * lay.n_atoms
+    n_fields = len(lay.columns)
+    slot = np.full(n_fields, -1, dtype=np.int32)
+    slot[lay.usecols] = np.arange(len(lay.usecols), dtype=np.int32)
+    need = len(lay.usecols) * rows
+    flat = None
+    try:
+        flat = spare.pop() if spare else None  # list.pop is atomic: threads share it
+    except IndexError:
+        pass
+    if flat is None or flat.size < need:
+        flat = np.empty(need + need // 8)  # slack: blocks hold slightly different frame counts
+    out = flat[:need].reshape(len(lay.usecols), rows)
+    err = np.zeros(5, dtype=np.int64)
+    text = np.frombuffer(buf, dtype=np.uint8)  # no copy; keeps buf's address fixed
+    spans = np.ascontiguousarray(spans, dtype=np.int64)
+    code = lib.lmpflow_parse_atom_lines(
+        text.ctypes.data, spans.ctypes.data, n_parts, lay.n_atoms, n_fields, slot.ctypes.data,
+        len(lay.usecols), out.ctypes.data, rows, err.ctypes.data)
+    if code == rows:
+        return list(out), flat
+    part, line, a, b, c = err.tolist()
+    k = first_frame + part
+    if code == -3:
+        raise DumpFormatError(f"{path}: frame {k} has {a} atom lines but NUMBER OF ATOMS is "
+                              f"{lay.n_atoms}")
+    where = f"{path}: bad atom line in frame {k} (atom line {line + 1} of the frame)"
+    if code in (-1, -4):
+        token = bytes(text[b:b + c]).decode("ascii", "replace")
+        what = "nan" if code == -4 else "not a number"
+        raise DumpFormatError(f"{where}: column '{lay.columns[a]}' is {token!r} ({what})")
+    if code == -2:
+        shown = bytes(text[b:b + min(c, 200)]).decode("ascii", "replace")
+        raise DumpFormatError(
+            f"{where}: {a} fields, but ITEM: ATOMS names {n_fields} columns "
+            f"({' '.join(lay.columns)}): {shown!r}")
+    raise RuntimeError(f"internal: dump tokenizer returned {code} (err {err.tolist()})")
 
 
 def _parse_numeric(text, sep: str, usecols: list[int]) -> list[np.ndarray]:
@@ -708,8 +852,9 @@ def read_dump(
     block_bytes : text parsed per chunk; memory use is a few times this
         (times the number of workers).
     workers : processes parsing numbers in parallel; 1 (default) parses in this
-        process.  Used for files larger than 4 blocks.  Shipping text to the
-        workers costs ~60 % extra CPU, so this pays only on idle cores.
+        process (with two background threads for files larger than 2 blocks).
+        Used for files larger than 4 blocks.  Shipping text to the workers
+        costs extra CPU, so this pays only on idle cores.
 
     Raises ``DumpFormatError`` for malformed or truncated files, missing
     columns, and atoms appearing or disappearing between frames.
@@ -746,12 +891,14 @@ class _BoxChanged(Exception):
 def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, block_bytes,
           box_constant: bool, workers: int) -> Trajectory:
     parser = _ChunkParser(path)
+    _native_lib()  # load (once) here, not racing in the parser threads
     st = {"unwrap": None, "ids_ref": None}
     out_chunks: list[np.ndarray] = []
     all_ts, all_cells, all_orig = [], [], []
     tmp = None
     pool = writer = None
     pending: collections.deque = collections.deque()
+    spare: list[np.ndarray] = []  # parse output buffers, reused
     write_fut = None
     depth = 1  # blocks parsed ahead of the one being unwrapped and written
     if workers > 1 and path.stat().st_size > 4 * block_bytes:
@@ -761,10 +908,11 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
         pool.submit(int).result()
         depth = workers
     elif path.stat().st_size > 2 * block_bytes:
-        # One background thread: pandas' tokenizer releases the GIL, so parsing
-        # block k overlaps with reading/scanning block k+1 and unwrapping/writing
-        # block k-1 here (no text is copied between processes).
-        pool = ThreadPoolExecutor(1)
+        # Background threads: the tokenizers release the GIL, so parsing blocks
+        # k and k+1 overlaps with reading/scanning the next block and
+        # unwrapping/writing block k-1 here (no text is copied between processes).
+        depth = 2 if (os.cpu_count() or 1) > 1 else 1
+        pool = ThreadPoolExecutor(depth)
     if cache:
         cdir.mkdir(parents=True, exist_ok=True)
         tmp = open(cdir / "positions.npy.part", "wb")
@@ -774,12 +922,7 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
     def finish(sc: _Scan, data) -> None:
         nonlocal write_fut
         lay = parser.layout
-        try:
-            data = data.result() if pool is not None else data
-        except (ValueError, pd.errors.ParserError) as exc:
-            raise DumpFormatError(
-                f"{path}: bad atom line in frames {sc.first_frame}.."
-                f"{sc.first_frame + len(sc.lengths) - 1}: {exc}") from exc
+        data, flat = data.result() if pool is not None else data  # errors: DumpFormatError
         _check_numeric(path, sc, data, lay.n_atoms)
         ts, cells, origins = sc.timesteps, sc.cells, sc.origins
         nf, na = len(ts), lay.n_atoms
@@ -836,8 +979,8 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
         space = None
         if tmp is not None and st["unwrap"].passthrough:
             space = st.setdefault("spaces", [np.empty(0), np.empty(0)])
-            if space[0].size < 3 * nf * na:
-                space[0] = np.empty(3 * nf * na)
+            if space[0].size < 3 * nf * na:  # slack: blocks hold slightly different frame counts
+                space[0] = np.empty(3 * nf * na + 3 * nf * na // 8)
             space.append(space.pop(0))
             space = space[-1]
         r = _interleave(col["x"], order, nf, na, space)
@@ -859,28 +1002,29 @@ def _read(path, cache, cdir, key, npt_unwrap, type_to_element, on_truncated, blo
         all_ts.append(ts)
         all_cells.append(cells)
         all_orig.append(origins)
+        if flat is not None:
+            spare.append(flat)  # the columns were copied out above: reuse their memory
 
     try:
         with _open_binary(path) as fh:
-            for buf, end, last in _iter_chunks(fh, block_bytes):
+            # A chunk's buffer must outlive its parse: one buffer per block in flight.
+            for buf, end, last in _iter_chunks(fh, block_bytes, depth + 1):
                 sc = parser.scan(buf, end, last, on_truncated)
                 del buf
                 if sc is None:
                     continue
                 lay = parser.layout
                 if pool is None:
-                    try:
-                        data = _parse_numeric(_FramesReader(sc.parts), lay.sep, lay.usecols)
-                    except (ValueError, pd.errors.ParserError) as exc:
-                        raise DumpFormatError(
-                            f"{path}: bad atom line in frames {sc.first_frame}.."
-                            f"{sc.first_frame + len(sc.lengths) - 1}: {exc}") from exc
-                    finish(sc, data)
+                    finish(sc, _parse_atoms(sc.buf, sc.spans, sc.first_frame, lay, path, spare))
                 else:
-                    # Worker processes get the text; the thread reads the buffer in place.
-                    src = (b"".join(sc.parts) if isinstance(pool, ProcessPoolExecutor)
-                           else _FramesReader(sc.parts))
-                    pending.append((sc, pool.submit(_parse_numeric, src, lay.sep, lay.usecols)))
+                    # Worker processes get the text; threads read the buffer in place.
+                    if isinstance(pool, ProcessPoolExecutor):
+                        fut = pool.submit(_parse_text, b"".join(sc.parts), sc.lengths,
+                                          sc.first_frame, lay, path)
+                    else:
+                        fut = pool.submit(_parse_atoms, sc.buf, sc.spans, sc.first_frame, lay,
+                                          path, spare)
+                    pending.append((sc, fut))
                     while len(pending) > depth:
                         finish(*pending.popleft())
             while pending:

@@ -168,6 +168,19 @@ def _label_source(source: str) -> LabelSource:
     return LABEL_SOURCES[source]
 
 
+@contextlib.contextmanager
+def _torch_float32_default():
+    """CHGNet needs torch's default dtype float32; nequip switches it to float64 when it loads a model."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def chgnet_calculator(source: str = "chgnet-pbe"):
     """ASE calculator of the CHGNet weights behind `source` (loaded from the chgnet wheel, no download)."""
     import warnings
@@ -190,17 +203,18 @@ def label_frames(frames: Iterable, source: str = "chgnet-pbe") -> list:
     """
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    calc = chgnet_calculator(source)
     out = []
-    for atoms in frames:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        energy = float(atoms.get_potential_energy())
-        forces = atoms.get_forces().copy()
-        stress = atoms.get_stress(voigt=True).copy()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
-        atoms.info["label_source"] = source
-        out.append(atoms)
+    with _torch_float32_default():
+        calc = chgnet_calculator(source)
+        for atoms in frames:
+            atoms = atoms.copy()
+            atoms.calc = calc
+            energy = float(atoms.get_potential_energy())
+            forces = atoms.get_forces().copy()
+            stress = atoms.get_stress(voigt=True).copy()
+            atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
+            atoms.info["label_source"] = source
+            out.append(atoms)
     return out
 
 
@@ -223,10 +237,6 @@ def training_configurations(n_rattle: int = 40, n_strain: int = 20, md_temperatu
     * snapshots every `md_every` steps of Langevin MD driven by CHGNet `md_source` at each temperature (K),
       starting from cells with 0, 25 and 50 % Cl/S site exchange so Li hops and anion disorder are sampled.
     """
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-
     rng = np.random.default_rng(seed)
     starts = [li6ps5cl(site_exchange=x, seed=seed + k) for k, x in enumerate((0.0, 0.25, 0.5))]
     frames = []
@@ -242,31 +252,49 @@ def training_configurations(n_rattle: int = 40, n_strain: int = 20, md_temperatu
         atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
         frames.append(_strip(atoms))
     if md_steps > 0 and md_temperatures:
-        calc = chgnet_calculator(md_source)
-        for t_index, temperature in enumerate(md_temperatures):
-            atoms = starts[t_index % len(starts)].copy()
-            atoms.calc = calc
-            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-            dyn = Langevin(atoms, md_timestep_fs * units.fs, temperature_K=temperature, friction=0.02,
-                           rng=np.random.default_rng(seed + 100 + t_index))
-            for _ in range(md_steps // md_every):
-                dyn.run(md_every)
-                frames.append(_strip(atoms))
+        with _torch_float32_default():
+            frames += _chgnet_md_snapshots(starts, md_source, md_temperatures, md_steps, md_every, md_timestep_fs,
+                                           rng, seed)
+    return frames
+
+
+def _chgnet_md_snapshots(starts, md_source, md_temperatures, md_steps, md_every, md_timestep_fs, rng, seed):
+    """Snapshots of Langevin MD (ASE; timestep in fs, temperatures in K) driven by CHGNet `md_source`."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    frames = []
+    calc = chgnet_calculator(md_source)
+    for t_index, temperature in enumerate(md_temperatures):
+        atoms = starts[t_index % len(starts)].copy()
+        atoms.calc = calc
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        dyn = Langevin(atoms, md_timestep_fs * units.fs, temperature_K=temperature, friction=0.02,
+                       rng=np.random.default_rng(seed + 100 + t_index))
+        for _ in range(md_steps // md_every):
+            dyn.run(md_every)
+            frames.append(_strip(atoms))
     return frames
 
 
 def make_training_set(out: str | Path, source: str = "chgnet-pbe", configurations: list | None = None,
-                      seed: int = 0, **config_kwargs) -> Path:
+                      seed: int = 0, max_force: float | None = None, **config_kwargs) -> Path:
     """Label Li6PS5Cl configurations with `source` and write them to extxyz `out` (atomic write).
 
     `configurations` defaults to `training_configurations(seed=seed, **config_kwargs)`; pass the same list for
-    several sources so the PBE- and r2SCAN-labelled sets share their structures.
+    several sources so the PBE- and r2SCAN-labelled sets share their structures. Frames with any reference force
+    above `max_force` (eV/A) are dropped.
     """
     from ase.io import write
 
     out = Path(out)
     frames = configurations if configurations is not None else training_configurations(seed=seed, **config_kwargs)
     labelled = label_frames(frames, source)
+    if max_force is not None:
+        labelled = [a for a in labelled if np.abs(a.get_forces()).max() <= max_force]
+    if not labelled:
+        raise ValueError(f"no frames left for {out} after dropping forces above {max_force} eV/A")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.extxyz")
     write(tmp, labelled, format="extxyz")
@@ -482,12 +510,20 @@ def _run_tool(cmd: list[str], log: Path, what: str, cwd: Path | None = None, tim
 
 
 def train(config_path: str | Path, workdir: str | Path, timeout: float | None = None) -> Path:
-    """Run `nequip-train` on `config_path` with outputs in `workdir`; return the best checkpoint (best.ckpt)."""
+    """Run `nequip-train` on `config_path` with outputs in `workdir`; return the best checkpoint (best.ckpt).
+
+    Checkpoints and metrics of an earlier run in `workdir` are deleted first.
+    """
     config_path = Path(config_path).resolve()
     workdir = Path(workdir).resolve()
     if not config_path.is_file():
         raise FileNotFoundError(f"training config {config_path} does not exist")
     workdir.mkdir(parents=True, exist_ok=True)
+    # Lightning would write best-v1.ckpt next to a stale best.ckpt (and we would ship the stale model), and the
+    # CSV logger would mix runs: a training always starts from a clean output folder.
+    for stale in workdir.glob("best*.ckpt"):
+        stale.unlink()
+    shutil.rmtree(workdir / "metrics", ignore_errors=True)
     cmd = [_nequip_tool("nequip-train"), "-cp", str(config_path.parent), "-cn", config_path.stem,
            f"hydra.run.dir={workdir}"]
     _run_tool(cmd, workdir / "train.log", "nequip-train", cwd=workdir, timeout=timeout)
@@ -697,7 +733,9 @@ def ase_calculator(model: str | Path, device: str = "cpu"):
     """nequip's ASE calculator on a package (`.nequip.zip`), checkpoint or compiled `.nequip.pt2`.
 
     Packages/checkpoints run in eager mode (no compile), species map Li P S Cl -> model types by name. For
-    comparing the LAMMPS pair styles against nequip's own evaluation of the same model.
+    comparing the LAMMPS pair styles against nequip's own evaluation of the same model: give the package the
+    pair style's `.nequip.pt2` was compiled from (pair-style compiles cannot drive the ASE calculator).
+    Note: loading a nequip model sets torch's default dtype to float64 for the process.
     """
     from nequip.integrations.ase import NequIPCalculator
 
@@ -706,7 +744,11 @@ def ase_calculator(model: str | Path, device: str = "cpu"):
         spec = find_model(model)
         path = spec.path
     if path.name.endswith(COMPILED_SUFFIX):
-        return NequIPCalculator.from_compiled_model(str(path), device=device)
+        try:
+            return NequIPCalculator.from_compiled_model(str(path), device=device)
+        except Exception as exc:  # pair-style targets (pair_nequip/pair_allegro) have other inputs than ASE's
+            raise ModelFileError(f"{path} cannot drive nequip's ASE calculator ({exc}); models compiled for the "
+                                 f"LAMMPS pair styles are not; pass the .nequip.zip package instead") from exc
     if path.name.endswith(TORCHSCRIPT_SUFFIX):
         raise ValueError(f"{path}: TorchScript models are not supported by nequip>=0.19's ASE calculator")
     return NequIPCalculator._from_saved_model(str(path), device=device)

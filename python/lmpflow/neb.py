@@ -312,12 +312,13 @@ def hop_endpoints(atoms: Atoms, hop: CanonicalHop) -> tuple[Atoms, Atoms]:
 # ----------------------------------------------------------------------------------------------------------
 # Relaxation and NEB
 # ----------------------------------------------------------------------------------------------------------
-def relax(atoms: Atoms, calculator: Calculator, fmax: float = DEFAULT_FMAX, steps: int = 1000) -> bool:
+def relax(atoms: Atoms, calculator: Calculator, fmax: float = DEFAULT_FMAX, steps: int = 1000,
+          logfile: str | None = None) -> bool:
     """Relax positions at fixed cell until max |F| < fmax (eV/A); returns whether it converged."""
     from ase.optimize import FIRE
 
     atoms.calc = calculator
-    opt = FIRE(atoms, logfile=None)
+    opt = FIRE(atoms, logfile=logfile)
     return bool(opt.run(fmax=fmax, steps=steps))
 
 
@@ -386,12 +387,13 @@ def _path_quantities(images: Sequence[Atoms]):
 def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: int = 5,
             fmax: float = DEFAULT_FMAX, relax_endpoints: bool = True, climb: bool = True, spring: float = 0.1,
             max_steps: int = 2000, interpolation: str = "idpp", label: str = "neb",
-            mechanism: str = "") -> NebResult:
+            mechanism: str = "", logfile: str | None = None) -> NebResult:
     """Climbing-image NEB between two structures (same atoms, same order, same cell).
 
     n_images: intermediate images. fmax: force tolerance (eV/A) for the endpoints and the band. The band is
     first relaxed without climbing to max(fmax, 0.3) eV/A, then with the climbing image to fmax.
-    Constraints on `initial` (e.g. ase FixAtoms) are kept on every image.
+    Constraints on `initial` (e.g. ase FixAtoms) are kept on every image. logfile: optimizer log
+    ("-" for stdout; None: silent).
     """
     from ase.mep import NEB
     from ase.optimize import FIRE
@@ -406,7 +408,7 @@ def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: i
     b.set_constraint(initial.constraints)
     relaxed = True
     if relax_endpoints:
-        relaxed = relax(a, calculator, fmax) & relax(b, calculator, fmax)
+        relaxed = relax(a, calculator, fmax, logfile=logfile) & relax(b, calculator, fmax, logfile=logfile)
     images = [a] + [a.copy() for _ in range(n_images)] + [b]
     # final positions as the nearest periodic image of the initial ones, so interpolation takes short paths
     d = b.positions - a.positions
@@ -416,13 +418,13 @@ def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: i
         im.calc = calculator
     band = NEB(images, k=spring, climb=False, method="improvedtangent", allow_shared_calculator=True)
     band.interpolate(method=interpolation, mic=False, apply_constraint=True)
-    opt = FIRE(band, logfile=None)
+    opt = FIRE(band, logfile=logfile)
     n_steps = 0
     if climb:
         opt.run(fmax=max(fmax, 0.3), steps=max_steps // 4)
         n_steps += opt.nsteps
         band.climb = True
-        opt = FIRE(band, logfile=None)
+        opt = FIRE(band, logfile=logfile)
     converged = bool(opt.run(fmax=fmax, steps=max_steps))
     n_steps += opt.nsteps
     energies = np.array([im.get_potential_energy() for im in images])
@@ -494,7 +496,7 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
                           frozen_species: Sequence[str] = (), charges: dict[str, float] | None = None,
                           n_images: int = 5,
                           fmax: float = DEFAULT_FMAX, max_steps: int = 2000, label: str = "model",
-                          out_dir: str | Path | None = None) -> dict[str, NebResult]:
+                          out_dir: str | Path | None = None, logfile: str | None = None) -> dict[str, NebResult]:
     """NEB barriers (eV) of the canonical Li hops in ordered Li6PS5Cl for one potential.
 
     potential: LAMMPS pair_style/pair_coeff lines, an `lmpflow.inputs.Potential`, a model file path
@@ -528,7 +530,7 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
         for name, hop in find_canonical_hops(atoms, hops).items():
             initial, final = hop_endpoints(atoms, hop)
             results[name] = run_neb(initial, final, calc, n_images=n_images, fmax=fmax, max_steps=max_steps,
-                                    label=f"{label} {name}", mechanism=hop.mechanism)
+                                    label=f"{label} {name}", mechanism=hop.mechanism, logfile=logfile)
             results[name].hop_distance_A = hop.distance_A
     finally:
         if own_calc:
