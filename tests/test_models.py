@@ -241,6 +241,21 @@ def test_label_sources_are_offline_and_differ():
         models.label_frames([atoms], "dft-hse06")
 
 
+def test_make_training_set_writes_labels_and_drops_overlaps(tmp_path):
+    from ase.io import read
+
+    good = li6ps5cl()
+    overlap = li6ps5cl()
+    s_index = 30  # an S atom; move Li 0 to within 0.3 A of it: a clash with huge reference forces
+    overlap.positions[0] = overlap.positions[s_index] + 0.3 * np.array([1.0, 0.0, 0.0])
+    assert np.abs(models.label_frames([overlap])[0].get_forces()).max() > 30.0
+    out = models.make_training_set(tmp_path / "set.extxyz", configurations=[good, overlap], max_force=30.0)
+    frames = read(out, index=":")
+    assert len(frames) == 1 and len(frames[0]) == 52
+    assert frames[0].info["label_source"] == "chgnet-pbe"
+    assert np.abs(frames[0].get_forces()).max() < 30.0 and frames[0].get_stress().shape == (6,)
+
+
 # ---------------------------------------------------------------------------------------------- shipped models
 def test_test_models_are_shipped_with_label_source():
     specs = {(s.arch, s.metadata.get("model_dtype")): s for s in models.shipped_models(test=True)}

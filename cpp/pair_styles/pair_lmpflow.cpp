@@ -14,6 +14,7 @@
 #include "update.h"
 #include "utils.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -158,6 +159,17 @@ double PairLMPFlow::init_one(int i, int j)
 
 /* ---------------------------------------------------------------------- */
 
+// Timing of this style's own work against the model call, for benchmarks (extract_pair in Python).
+void *PairLMPFlow::extract(const char *name, int &dim)
+{
+  dim = 0;
+  if (strcmp(name, "compute_seconds") == 0) return &compute_seconds;
+  if (strcmp(name, "model_seconds") == 0) return &model_seconds;
+  return nullptr;
+}
+
+/* ---------------------------------------------------------------------- */
+
 int PairLMPFlow::add_node(int i)
 {
   if (atom_node[i] >= 0) return atom_node[i];
@@ -253,6 +265,8 @@ void PairLMPFlow::build_all_atoms_graph()
 
 void PairLMPFlow::compute(int eflag, int vflag)
 {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
   ev_init(eflag, vflag);
   if (vflag_atom)
     error->all(FLERR, "Pair style {} gives the global virial only: per-atom stress (compute "
@@ -278,6 +292,7 @@ void PairLMPFlow::compute(int eflag, int vflag)
   graph->n_nodes = node_atom.size();
   if (graph->n_nodes == 0 || (gpu_edges && nlocal == 0)) return;    // no atoms of the model's species here
 
+  const auto model_start = clock::now();
   try {
 #ifdef LMPFLOW_CUDA
     if (gpu_edges)
@@ -288,6 +303,7 @@ void PairLMPFlow::compute(int eflag, int vflag)
   } catch (const lmpflow::ModelError &e) {
     error->one(FLERR, "{}: {}", force->pair_style, e.what());
   }
+  model_seconds += std::chrono::duration<double>(clock::now() - model_start).count();
 
   double **f = atom->f;
   double energy = 0.0, check = 0.0;
@@ -314,4 +330,5 @@ void PairLMPFlow::compute(int eflag, int vflag)
     virial[4] += 0.5 * (w[2] + w[6]);
     virial[5] += 0.5 * (w[5] + w[7]);
   }
+  compute_seconds += std::chrono::duration<double>(clock::now() - start).count();
 }

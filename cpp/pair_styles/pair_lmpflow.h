@@ -34,6 +34,7 @@ class PairLMPFlow : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+  void *extract(const char *, int &) override;
 
  protected:
   const bool message_passing;
@@ -49,6 +50,8 @@ class PairLMPFlow : public Pair {
   std::vector<int> node_atom;        // graph node -> LAMMPS atom index
   std::vector<int> atom_node;        // LAMMPS atom index -> graph node, -1 if absent
   std::vector<int> tag_owner;        // atom tag -> owned atom index (message passing only)
+  double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
+  double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
 
   void build_ghost_graph();
   void build_periodic_graph();
