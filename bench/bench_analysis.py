@@ -78,7 +78,7 @@ def run_lmpflow(path: str) -> dict:
     read_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     m = msd(tr, "Li", dt_ps=0.01, drift_correction=False, n_blocks=2)
     t2 = time.perf_counter()
-    m2 = msd(tr, "Li", dt_ps=0.01, drift_correction=True, n_blocks=5)
+    msd(tr, "Li", dt_ps=0.01, drift_correction=True, n_blocks=5)
     t3 = time.perf_counter()
     return {"read_s": t1 - t0, "read_cpu_s": read_cpu, "read_peak_rss_MB": read_rss,
             "msd_s": t2 - t1,

@@ -1,7 +1,6 @@
 """Reader tests against known unwrapped trajectories written with write_dump."""
 
 import gzip
-import warnings
 
 import numpy as np
 import pytest

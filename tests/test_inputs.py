@@ -11,7 +11,7 @@ import pytest
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 
-from lmpflow._lammps import lammps_class
+from lmpflow._lammps import executable, lammps_class
 from lmpflow.inputs import (input_script_path, Potential, RunSettings, lammps_cell, read_run_vars, write_data,
                             write_run_inputs)
 from lmpflow.structures import SPECIES
@@ -128,7 +128,7 @@ def test_run_dir_contents_and_record(tmp_path, cell52, standin):
 
 
 def _run_lmp(run_dir: Path, *var_args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["lmp", "-in", "in.liPSCl", *var_args], cwd=run_dir, capture_output=True,
+    return subprocess.run([executable("lmp"), "-in", "in.liPSCl", *var_args], cwd=run_dir, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 from ase import Atoms
 
 from lmpflow import models
-from lmpflow._lammps import lammps_class, plugin_env, plugin_path
+from lmpflow._lammps import executable, lammps_class, plugin_env, plugin_path
 from lmpflow.structures import SPECIES, li6ps5cl
 
 EV_A3_TO_BAR = 1.602176634e6  # LAMMPS metal-units nktv2p
@@ -226,11 +225,11 @@ def test_virial_is_minus_energy_strain_derivative(arch):
         assert abs(p_fd - press[k]) < 1e-4 * np.abs(press).max(), (k, p_fd, press[k])
 
 
-def _nve(model, steps, cmdargs=(), dump=None):
+def _nve(model, steps, cmdargs=()):
     atoms = li6ps5cl()
     atoms.rattle(0.02, seed=7)
     lmp = Lammps(atoms, model, cmdargs=cmdargs)
-    lmp.lmp.commands_string(f"""
+    lmp.lmp.commands_string("""
         velocity all create 600 4928459 mom yes rot yes dist gaussian
         timestep 0.0005
         fix nve all nve
@@ -279,8 +278,7 @@ thermo_modify format float %.15g
 run {steps}
 write_dump all custom {out} id fx fy fz x y z modify sort id format float %.17g
 """)
-    mpirun = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or "mpirun"
-    lmp_exe = shutil.which("lmp", path=str(Path(sys.executable).parent)) or "lmp"
+    mpirun, lmp_exe = executable("mpirun"), executable("lmp")
     env = plugin_env() | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.run([mpirun, "-np", str(np_ranks), lmp_exe, "-in", str(script), "-log", str(tmp_path / f"log.{np_ranks}")],
                           capture_output=True, text=True, env=env, timeout=600)
@@ -343,7 +341,7 @@ def test_species_not_in_model(allegro64):
 def test_wrong_number_of_types(allegro64):
     lmp = lammps_class()(cmdargs=["-screen", "none", "-log", "none"])
     lmp.commands_string("units metal\nregion b block 0 5 0 5 0 5\ncreate_box 4 b\n"
-                        f"pair_style lmpflow/allegro")
+                        "pair_style lmpflow/allegro")
     with pytest.raises(Exception, match="one model species .* per LAMMPS atom type: got 3 for 4 types"):
         lmp.command(f"pair_coeff * * {allegro64['pt2']} Li P S")
     lmp.close()
@@ -359,7 +357,6 @@ def test_model_target_must_match_style(nequip64, allegro64):
 
 
 def test_units_must_be_metal(allegro64):
-    atoms = li6ps5cl()
     with pytest.raises(Exception, match="units metal"):
         lmp = lammps_class()(cmdargs=["-screen", "none", "-log", "none"])
         lmp.commands_string("units real\natom_style atomic\nregion b block 0 9.85 0 9.85 0 9.85\n"
@@ -404,7 +401,6 @@ def test_plugin_is_found_without_plugin_load(tmp_path, allegro64):
     script = tmp_path / "in.plugin"
     script.write_text("units metal\nregion b block 0 5 0 5 0 5\ncreate_box 4 b\n"
                       f"pair_style lmpflow/allegro\npair_coeff * * {allegro64['pt2']} Li P S Cl\n")
-    lmp_exe = shutil.which("lmp", path=str(Path(sys.executable).parent)) or "lmp"
-    proc = subprocess.run([lmp_exe, "-in", str(script), "-log", "none"], capture_output=True, text=True, env=env)
+    proc = subprocess.run([executable("lmp"), "-in", str(script), "-log", "none"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "lmpflow/allegro: model" in proc.stdout

