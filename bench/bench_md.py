@@ -36,7 +36,7 @@ from lmpflow.structures import SPECIES, li6ps5cl
 REPEATS = 3
 
 
-def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, device: str):
+def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, device: str, threads: int):
     """(pair ms/step, whole-step ms/step, own overhead) of NVT MD after a 10-step warm-up.
 
     Times come from LAMMPS's timer. `own overhead` is the pair style's own work (graph building, copies,
@@ -58,7 +58,7 @@ def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, 
     types = [SPECIES.index(s) + 1 for s in atoms.get_chemical_symbols()]
     lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types, atoms.positions.ravel().tolist())
     lmp.commands_string(f"""
-        pair_style {style} device {device}
+        pair_style {style} device {device} threads {threads}
         pair_coeff * * {pt2} {' '.join(SPECIES)}
         velocity all create 600 1 mom yes rot yes
         fix md all nvt temp 600 600 0.1
@@ -172,7 +172,7 @@ def main():
                 atoms = li6ps5cl((n, n, n))
                 atoms.rattle(0.02, seed=1)
                 pair_ms, step_ms, own = lammps_ms_per_step(atoms, pt2, info["pair_style"], args.steps, Path(tmp),
-                                                           args.device)
+                                                           args.device, args.threads)
                 inputs, n_edges = bare_graph(atoms, info)
                 bare_ms = bare_ms_per_call(pt2, inputs, args.steps, args.device)
                 ase = f"{ase_ms_per_step(atoms, ase_pt2, args.steps, args.device):>9.1f}" if ase_pt2 else f"{'-':>9}"

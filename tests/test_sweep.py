@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,14 @@ def test_sweep_process_pool_tables_and_physics(tmp_path, cell52):
     assert ((summary["D_ci_lo_cm2_s"] <= summary["D_mean_cm2_s"]) &
             (summary["D_mean_cm2_s"] <= summary["D_ci_hi_cm2_s"])).all()
     assert ((arr["D300_lo_cm2_s"] < arr["D300_cm2_s"]) & (arr["D300_cm2_s"] < arr["D300_hi_cm2_s"])).all()
-    # The mean over seeds is the mean of the run results.
+    # D comes from the MSD combined over the seeds; the mean of the single-run D values is kept beside it.
+    assert (summary["D_method"] == "combined-msd").all()
     g = runs[(runs["label"] == "fast-li") & (runs["T_K"] == 600)]
-    assert d["fast-li", 600] == pytest.approx(g["D_cm2_s"].mean(), rel=1e-12)
+    runs_mean = summary.set_index(["label", "T_K"])["D_runs_mean_cm2_s"]
+    assert runs_mean["fast-li", 600] == pytest.approx(g["D_cm2_s"].mean(), rel=1e-12)
+    # Each seed is one error block, so the window reaches past a single run's (half of one of 5 blocks).
+    assert (summary["fit_window_hi_ps"] > runs.groupby(["label", "T_K"])["fit_window_ps"].apply(
+        lambda w: max(json.loads(x)[1] for x in w)).to_numpy()).all()
     assert json.loads(runs["fit_window_ps"].iloc[0])[1] > 0  # list cells are JSON
     assert {Path(p).name for p in res["plots"]} >= {"msd_fast-li_600K.png", "arrhenius_slow-li.png", "arrhenius.png"}
     assert res["failed"] == []
@@ -156,3 +162,147 @@ def test_killed_sweep_restarts_without_losing_or_redoing_runs(tmp_path):
     # The planted half-run was redone from scratch into a complete one.
     assert json.loads((half / "result.json").read_text())["steps"] == 4000
     assert (half / "dump.lammpstrj").read_text().count("ITEM: TIMESTEP") == 101
+
+
+# --------------------------------------------------------------------------------------------------- #
+# Combined-MSD estimate per label × T, on synthetic random-walk runs
+# --------------------------------------------------------------------------------------------------- #
+
+RW_DT_PS, RW_FRAMES, RW_N_LI, RW_N_FW = 0.02, 301, 24, 8  # 6 ps runs, the demo's length and frame spacing
+RW_D_A2_PS = 0.5  # true Li tracer D, Å²/ps (5e-5 cm²/s)
+RW_BOX = 12.0
+
+
+def _rw_positions(rng, cage_A2: float = 0.1, d_A2_ps: float = RW_D_A2_PS, frames: int = RW_FRAMES):
+    """Li random walks (per-axis variance 2·D·dt a frame) plus an uncorrelated 'vibration' of variance
+    cage_A2 per axis: MSD = 6Dt + 6·cage_A2, whose local exponent is t/(t + cage_A2/D), i.e. far from 1
+    at a single 6 ps run's 0.6 ps window but close to 1 at 1–3 ps. Framework atoms only vibrate."""
+    steps = rng.normal(0.0, np.sqrt(2 * d_A2_ps * RW_DT_PS), (frames, RW_N_LI, 3))
+    steps[0] = 0.0
+    li = rng.uniform(0, RW_BOX, (RW_N_LI, 3)) + np.cumsum(steps, axis=0)
+    li += rng.normal(0.0, np.sqrt(cage_A2), li.shape)
+    fw = rng.uniform(0, RW_BOX, (RW_N_FW, 3)) + rng.normal(0.0, 0.03, (frames, RW_N_FW, 3))
+    return np.concatenate([li, fw], axis=1)
+
+
+_RW_ELEMENTS = ["Li"] * RW_N_LI + ["S"] * RW_N_FW
+
+
+def _rw_trajectory(rng, **kw):
+    from lmpflow.dump import Trajectory
+
+    pos = _rw_positions(rng, **kw)
+    n = pos.shape[0]
+    return Trajectory(positions=pos, cells=np.broadcast_to(np.eye(3) * RW_BOX, (n, 3, 3)).copy(),
+                      origins=np.zeros((n, 3)), timesteps=np.arange(n) * 10,
+                      ids=np.arange(1, pos.shape[1] + 1), elements=np.array(_RW_ELEMENTS))
+
+
+def _write_rw_run(run_dir: Path, rng, label: str, T_K: float, seed: int, *, keep_msd: bool = True, **kw):
+    """A finished run directory as run.analyse_run leaves it: dump, msd.npz, result.json."""
+    from lmpflow.dump import write_dump
+    from lmpflow.run import MSD_NPZ_NAME, analyse_dump, save_msd
+
+    run_dir.mkdir(parents=True)
+    pos = _rw_positions(rng, **kw)
+    write_dump(run_dir / "dump.lammpstrj", pos, np.eye(3) * RW_BOX, elements=_RW_ELEMENTS,
+               timesteps=np.arange(pos.shape[0]) * 10)
+    rec, res = analyse_dump(run_dir / "dump.lammpstrj", 0.002, T_K)
+    if keep_msd:
+        save_msd(run_dir / MSD_NPZ_NAME, res)
+    rec.update(model="synthetic", label=label, arch="rw", functional="none", T_K=T_K, seed=seed,
+               n_atoms=pos.shape[1], n_li=RW_N_LI, timestep_ps=0.002, steps=3000, dump_every=10,
+               T_mean_K=T_K, wall_s=0.0)
+    (run_dir / "result.json").write_text(json.dumps(rec))
+    return rec
+
+
+def test_msd_npz_round_trip(tmp_path):
+    from lmpflow.run import load_msd, save_msd
+    from lmpflow.transport import msd
+
+    res = msd(_rw_trajectory(np.random.default_rng(0)), "Li", dt_ps=RW_DT_PS)
+    back = load_msd(save_msd(tmp_path / "msd.npz", res))
+    for k in ("t_ps", "msd_A2", "charge_msd_A2", "block_msd_A2", "block_charge_msd_A2"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(res, k))
+    assert (back.species, back.n_frames, back.block_length_frames, back.independent_blocks) == \
+        ("Li", res.n_frames, res.block_length_frames, False)
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(ValueError, match="not an lmpflow MSD file"):
+        load_msd(tmp_path / "other.npz")
+
+
+def test_summary_uses_msd_combined_over_seeds(tmp_path):
+    from lmpflow.sweep import analyse_sweep
+
+    rng = np.random.default_rng(11)
+    recs = [_write_rw_run(tmp_path / "runs" / "rw" / "T700K" / f"seed{s}", rng, "rw", 700.0, s)
+            for s in range(1, 5)]
+    # Every single 6 ps run is too short for its own (0.6 ps) window to be diffusive ...
+    assert all(any("no diffusive regime" in w for w in r["analysis_warnings"]) for r in recs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ... but the combined MSD is: no warning at all
+        out = analyse_sweep(tmp_path, plots=False)
+    row = out["tables"]["summary"].iloc[0]
+    assert row["D_method"] == "combined-msd" and row["n_runs"] == 4 and bool(row["diffusive"])
+    assert row["fit_window_hi_ps"] == pytest.approx(3.0)  # half a run
+    assert row["fit_window_lo_ps"] > max(r["fit_window_ps"][1] for r in recs)  # past the single-run window
+    d_true = RW_D_A2_PS * 1e-4
+    assert abs(row["D_mean_cm2_s"] - d_true) < 4 * row["D_sem_cm2_s"]
+    assert row["D_ci_lo_cm2_s"] < row["D_mean_cm2_s"] < row["D_ci_hi_cm2_s"]
+    assert pd.read_csv(tmp_path / "summary.csv")["D_method"].iloc[0] == "combined-msd"
+
+
+def test_combined_error_matches_the_spread_of_independent_runs():
+    # 40 independent 4-seed groups of random-walk runs: the reported standard error of the combined D
+    # must match both the actual scatter of the combined D between groups and the spread of the per-run
+    # D values (over the same window) divided by √4.
+    from lmpflow.sweep import _combined_fit
+    from lmpflow.transport import msd
+
+    rng = np.random.default_rng(5)
+    n_groups, n_seeds = 40, 4
+    D, sem, per_run_spread = [], [], []
+    for _ in range(n_groups):
+        msds = [msd(_rw_trajectory(rng), "Li", dt_ps=RW_DT_PS) for _ in range(n_seeds)]
+        est = _combined_fit(msds, 700.0)  # (β of 4 short runs is noisy: some windows fall back, fine here)
+        D.append(est["D"][0])
+        sem.append(est["D"][1])
+        per_run_spread.append(est["diffusion"].block_D_cm2_s.std(ddof=1) / np.sqrt(n_seeds))
+    D, sem = np.array(D), np.array(sem)
+    np.testing.assert_allclose(sem, per_run_spread, rtol=1e-10)
+    scatter = D.std(ddof=1)
+    rms_sem = np.sqrt(np.mean(sem ** 2))
+    # Each side is a variance estimate from ~40–120 degrees of freedom: ±35 % is ~3σ.
+    assert 0.65 < rms_sem / scatter < 1.5, (rms_sem, scatter)
+    # Unbiased: the mean over groups lies within 3 standard errors of the true D.
+    assert abs(D.mean() - RW_D_A2_PS * 1e-4) < 3 * scatter / np.sqrt(n_groups)
+
+
+def test_per_run_mean_fallback_and_one_warning_per_label_and_T(tmp_path):
+    from lmpflow.sweep import analyse_sweep
+
+    rng = np.random.default_rng(3)
+    runs = tmp_path / "runs"
+    _write_rw_run(runs / "one" / "T700K" / "seed1", rng, "one-seed", 700.0, 1)  # single seed
+    for s in (1, 2):  # older runs without msd.npz
+        _write_rw_run(runs / "old" / "T700K" / f"seed{s}", rng, "no-npz", 700.0, s, keep_msd=False)
+    for T in (600.0, 700.0):  # caged: not diffusive even over 3 ps (β ≈ t/(t + 10 ps))
+        for s in (1, 2, 3):
+            _write_rw_run(runs / "caged" / f"T{T:g}K" / f"seed{s}", rng, "caged", T, s, cage_A2=0.5,
+                          d_A2_ps=0.05)
+    with pytest.warns(UserWarning) as record:
+        out = analyse_sweep(tmp_path, plots=False)
+    combined_warnings = [str(w.message) for w in record if "no diffusive regime" in str(w.message)]
+    assert len(combined_warnings) == 2, combined_warnings  # once per (label, T), not per run
+    assert all(m.startswith("caged at ") and "combined over 3 runs" in m for m in combined_warnings)
+    s = out["tables"]["summary"].set_index("label")
+    assert set(s.loc["caged", "D_method"]) == {"combined-msd"} and not s.loc["caged", "diffusive"].any()
+    for label, n in (("one-seed", 1), ("no-npz", 2)):
+        row = s.loc[label]
+        g = out["tables"]["runs"].query("label == @label")
+        assert row["D_method"] == "per-run-mean" and row["n_runs"] == n
+        assert row["D_mean_cm2_s"] == pytest.approx(g["D_cm2_s"].mean(), rel=1e-12)
+        assert row["D_mean_cm2_s"] == row["D_runs_mean_cm2_s"]
+    assert s.loc["one-seed", "D_sem_cm2_s"] == pytest.approx(
+        out["tables"]["runs"].query("label == 'one-seed'")["D_err_cm2_s"].iloc[0])

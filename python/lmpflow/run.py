@@ -28,10 +28,15 @@ from lmpflow.inputs import (DUMP_NAME, INPUT_SCRIPT_NAME, LOG_NAME, atomic_write
                             read_run_vars)
 
 __all__ = ["LammpsError", "SimulationBlewUp", "LammpsNotFound", "run_md", "analyse_run", "read_thermo",
-           "RESULT_NAME", "MSD_NAME", "analyse_dump", "is_finished"]
+           "RESULT_NAME", "MSD_NAME", "MSD_NPZ_NAME", "analyse_dump", "is_finished", "save_msd", "load_msd"]
 
 RESULT_NAME = "result.json"
 MSD_NAME = "msd.csv"
+#: The run's full MSDResult (tracer, charge and block MSDs): what a sweep combines across seeds without
+#: rereading dumps.
+MSD_NPZ_NAME = "msd.npz"
+#: Start of the per-run warning about the thermostat (every other analysis warning is about the MSD fit).
+T_WARNING_PREFIX = "mean production temperature"
 MODES = ("python", "lmp", "mpirun")
 #: Largest relative deviation of the mean production temperature from the target before a warning.
 T_TOLERANCE = 0.10
@@ -159,7 +164,7 @@ def _make_progress(progress: ProgressArg, total: int, desc: str):
 
 def _clean_outputs(run_dir: Path) -> None:
     """Remove what a previous (failed or finished) attempt left, so nothing stale is analysed."""
-    for name in (RESULT_NAME, LOG_NAME, DUMP_NAME, MSD_NAME, "screen.txt", "error.txt"):
+    for name in (RESULT_NAME, LOG_NAME, DUMP_NAME, MSD_NAME, MSD_NPZ_NAME, "screen.txt", "error.txt"):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / (DUMP_NAME + ".lmpflow"), ignore_errors=True)  # dump reader cache
 
@@ -361,8 +366,46 @@ def _write_msd_csv(path: Path, res) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+_MSD_ARRAYS = ("t_ps", "msd_A2", "charge_msd_A2", "block_msd_A2", "block_charge_msd_A2")
+_MSD_SCALARS = ("block_length_frames", "independent_blocks", "n_particles", "charge_sq_sum", "volume_A3",
+                "n_frames", "dt_ps", "species", "drift_corrected")
+
+
+def save_msd(path: str | os.PathLike, res) -> Path:
+    """Store a transport.MSDResult (without per-particle MSDs) as .npz, atomically (tmp + rename)."""
+    import numpy as np
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(getattr(res, k), dtype=np.float64) for k in _MSD_ARRAYS},
+                 **{k: np.asarray(getattr(res, k)) for k in _MSD_SCALARS})
+    os.replace(tmp, path)
+    return path
+
+
+def load_msd(path: str | os.PathLike):
+    """The transport.MSDResult stored by `save_msd` (per_particle_A2 is None)."""
+    import numpy as np
+
+    from lmpflow.transport import MSDResult
+
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in (*_MSD_ARRAYS, *_MSD_SCALARS) if k not in z.files]
+        if missing:
+            raise ValueError(f"{path} lacks {missing}: not an lmpflow MSD file; re-analyse the run "
+                             "(lmpflow.run.analyse_run)")
+        kw = {k: z[k] for k in _MSD_ARRAYS}
+        kw.update(block_length_frames=int(z["block_length_frames"]), independent_blocks=bool(z["independent_blocks"]),
+                  n_particles=int(z["n_particles"]), charge_sq_sum=float(z["charge_sq_sum"]),
+                  volume_A3=float(z["volume_A3"]), n_frames=int(z["n_frames"]), dt_ps=float(z["dt_ps"]),
+                  species=str(z["species"]), drift_corrected=bool(z["drift_corrected"]))
+    return MSDResult(**kw)
+
+
 def analyse_run(run_dir: str | os.PathLike, *, wall_s: float | None = None, run_info: dict | None = None) -> dict:
-    """Analyse a run directory's dump and write msd.csv and then result.json (atomically). Returns the record.
+    """Analyse a run directory's dump and write msd.csv, msd.npz and then result.json (atomically). Returns the
+    record.
 
     Can be called again on a finished run (e.g. after changing the analysis); wall_s is then kept from the
     previous result.json if present.
@@ -397,9 +440,10 @@ def analyse_run(run_dir: str | os.PathLike, *, wall_s: float | None = None, run_
         # Integration error (a too long timestep for the potential's stiffness) heats faster than the
         # thermostat removes it; D at the wrong temperature would bias the Arrhenius fit.
         result["analysis_warnings"].append(
-            f"mean production temperature {t_mean:.0f} K is off the target {t_set:g} K by more than "
+            f"{T_WARNING_PREFIX} {t_mean:.0f} K is off the target {t_set:g} K by more than "
             f"{T_TOLERANCE:.0%}: lower timestep_ps (now {st['timestep_ps']} ps) or check the model")
     _write_msd_csv(run_dir / MSD_NAME, res)
+    save_msd(run_dir / MSD_NPZ_NAME, res)
     atomic_write_text(run_dir / RESULT_NAME, json.dumps(result, indent=1) + "\n")
     return result
 

@@ -8,8 +8,11 @@ restarted sweep skips finished runs untouched and wipes and redoes unfinished on
 any moment loses at most the runs in flight. Afterwards `analyse_sweep` writes, atomically:
 
     runs.csv        one row per finished run (the result.json fields)
-    summary.csv     per label × T: mean D (cm²/s) with standard error and 95 % bootstrap interval over
-                    seeds, Nernst-Einstein σ (mS/cm), Haven ratio σ_NE/σ_charge with a jackknife error
+    summary.csv     per label × T: D (cm²/s) fitted to the Li MSD combined over the seeds (each seed one
+                    error block, so the fit window reaches half a run) with its standard error and 95 %
+                    Student-t interval, Nernst-Einstein and charge-MSD σ (mS/cm), Haven ratio with a
+                    jackknife error, the fit window (ps), D_method, and the mean of the per-run D values
+                    (D_runs_mean_cm2_s) for comparison; one seed (or runs without msd.npz): per-run mean
     arrhenius.csv   per label: Ea (eV) ± error, prefactor, D and σ extrapolated to 300 K with 95 % intervals
     msd_<label>_<T>K.png, arrhenius_<label>.png (and arrhenius.png: all labels)
 
@@ -200,7 +203,9 @@ def run_sweep(models: Sequence, temperatures: Sequence[float], seeds: int | Sequ
                 initializer=_set_threads, initargs=(threads_per_run,))
         try:
             futures = [executor.submit(_execute, t, atoms, run_kwargs, md_kwargs) for t in todo]
-            failed = _collect(futures, todo, progress)
+            # With several seeds per label × T, D comes from their combined MSD; the single-run fit's
+            # warnings (window too short to be diffusive) stay in result.json instead of being printed.
+            failed = _collect(futures, todo, progress, quiet_fit=len({t.seed for t in tasks}) > 1)
         finally:
             if own:
                 executor.shutdown(wait=True, cancel_futures=True)
@@ -214,8 +219,12 @@ def run_sweep(models: Sequence, temperatures: Sequence[float], seeds: int | Sequ
     return summary
 
 
-def _collect(futures: list, tasks: list[_Task], progress: bool) -> list[dict]:
-    """Wait for all futures (concurrent.futures or dask), reporting each run as it finishes."""
+def _collect(futures: list, tasks: list[_Task], progress: bool, quiet_fit: bool = False) -> list[dict]:
+    """Wait for all futures (concurrent.futures or dask), reporting each run as it finishes.
+
+    quiet_fit: do not print the warnings of the run's own MSD fit (only the thermostat warning)."""
+    from lmpflow.run import T_WARNING_PREFIX
+
     index = {id(f): t for f, t in zip(futures, tasks)}
     failed, done = [], 0
     for fut in _as_completed(futures):
@@ -230,7 +239,9 @@ def _collect(futures: list, tasks: list[_Task], progress: bool) -> list[dict]:
             _say(progress, f"[{done}/{len(tasks)}] FAILED {t.potential.label} {t.T_K:g} K seed {t.seed}: "
                            f"{res['error'].splitlines()[-1]}")
         else:
-            warn = "".join(f"\n    warning: {w}" for w in res.get("analysis_warnings", []))
+            shown = [w for w in res.get("analysis_warnings", [])
+                     if not quiet_fit or w.startswith(T_WARNING_PREFIX)]
+            warn = "".join(f"\n    warning: {w}" for w in shown)
             _say(progress, f"[{done}/{len(tasks)}] {t.potential.label} {t.T_K:g} K seed {t.seed}: "
                            f"D = {res['D_cm2_s']:.3g} ± {res['D_err_cm2_s']:.2g} cm²/s ({res['wall_s']:.0f} s){warn}")
     return failed
@@ -305,25 +316,97 @@ def _haven(sig_ne: np.ndarray, sig_charge: np.ndarray) -> tuple[float, float]:
     return h, float(np.sqrt((n - 1) / n * np.sum((jk - jk.mean()) ** 2)))
 
 
-def summarise(runs):
-    """summary.csv rows (per label × T) from the runs table."""
+#: summary.csv D_method values: D from the MSD averaged over all seeds (each seed one error block), or the
+#: mean ± standard error of the per-run D values (one seed, or runs without a stored MSD).
+COMBINED, PER_RUN = "combined-msd", "per-run-mean"
+
+
+def _run_msds(g) -> list | None:
+    """The stored MSDResults of a group of runs, or None if any run lacks msd.npz (older analyses)."""
+    from lmpflow.run import MSD_NPZ_NAME, load_msd
+
+    paths = [Path(d) / MSD_NPZ_NAME for d in g["run_dir"]]
+    if not all(p.is_file() for p in paths):
+        return None
+    return [load_msd(p) for p in paths]
+
+
+def _combined_fit(msds: list, T_K: float) -> dict:
+    """D (cm²/s), σ_NE / σ_charge (mS/cm) and the Haven ratio from the MSD combined over independent runs.
+
+    Each run is one error block, so the fit window reaches half the (shortest) run and the errors are the
+    spread between runs. Warnings of the fit are returned, not raised (the caller words them per label × T).
+    """
+    from lmpflow.transport import combine_msd, conductivity_from_msd, diffusion_coefficient, haven_ratio
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        comb = combine_msd(msds)
+        d = diffusion_coefficient(comb)
+        sig = conductivity_from_msd(comb, T_K, fit_window_ps=d.fit_window_ps)
+        fit_warnings = sorted({str(w.message) for w in caught})
+        # An unsettled Haven ratio is reported through haven_err; its warning would repeat for every T.
+        hv = haven_ratio(comb, d.fit_window_ps)
+    lo, hi = d.ci(CI_LEVEL)
+    return {"comb": comb, "diffusion": d, "D": (d.D_cm2_s, d.sigma_D_cm2_s, lo, hi),
+            "sigma_NE": (sig.nernst_einstein_mS_cm, sig.nernst_einstein_err_mS_cm),
+            "sigma_charge": (sig.sigma_mS_cm, sig.err_mS_cm), "haven": (hv.H_R, hv.err),
+            "window": d.fit_window_ps, "warnings": fit_warnings}
+
+
+def _per_run_fit(g) -> dict:
+    """Mean ± standard error over runs of the per-run results (one run: its own block error)."""
+    d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float))
+    s = _mean_sem_ci(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_NE_err_mS_cm"].to_numpy(float))
+    sc = _mean_sem_ci(g["sigma_charge_mS_cm"].to_numpy(float), g["sigma_charge_err_mS_cm"].to_numpy(float))
+    windows = np.array([w if isinstance(w, (list, tuple)) else json.loads(w) for w in g["fit_window_ps"]], float)
+    return {"D": d, "sigma_NE": s[:2], "sigma_charge": sc[:2],
+            "haven": _haven(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_charge_mS_cm"].to_numpy(float)),
+            "window": (float(windows[:, 0].min()), float(windows[:, 1].max())), "warnings": None}
+
+
+def _group_estimate(label: str, T: float, g) -> tuple[str, dict]:
+    """(D_method, estimate) of one label × T; warns once if even the combined MSD is not diffusive."""
+    msds = _run_msds(g) if len(g) >= 2 else None
+    if msds is None:
+        return PER_RUN, _per_run_fit(g)
+    est = _combined_fit(msds, float(T))
+    for w in est["warnings"]:
+        warnings.warn(f"{label} at {T:g} K, MSD combined over {len(g)} runs: {w}", stacklevel=3)
+    return COMBINED, est
+
+
+def summarise(runs, *, return_fits: bool = False):
+    """summary.csv rows (per label × T) from the runs table.
+
+    D, σ and the Haven ratio come from the Li MSD combined over the seeds (D_method "combined-msd") when
+    every run kept its msd.npz and there are at least two runs, else from the mean over runs ("per-run-mean").
+    D_runs_mean_cm2_s / D_runs_sem_cm2_s keep the mean ± standard error of the single-run D values for
+    comparison. return_fits: also return {(label, T): combined-fit dict} (for the MSD plots).
+    """
     import pandas as pd
 
-    rows = []
+    rows, fits = [], {}
     for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
-        d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float))
-        s = _mean_sem_ci(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_NE_err_mS_cm"].to_numpy(float))
-        sc = _mean_sem_ci(g["sigma_charge_mS_cm"].to_numpy(float),
-                          g["sigma_charge_err_mS_cm"].to_numpy(float))
-        h, h_err = _haven(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_charge_mS_cm"].to_numpy(float))
+        method, est = _group_estimate(label, T, g)
+        runs_d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float))
+        d, (s, s_err), (sc, sc_err), (h, h_err) = est["D"], est["sigma_NE"], est["sigma_charge"], est["haven"]
+        if method == COMBINED:
+            fits[(label, T)] = est
         rows.append({
             "label": label, "arch": g["arch"].iloc[0], "functional": g["functional"].iloc[0], "T_K": T,
             "n_runs": len(g), "D_mean_cm2_s": d[0], "D_sem_cm2_s": d[1], "D_ci_lo_cm2_s": d[2],
-            "D_ci_hi_cm2_s": d[3], "sigma_mean_mS_cm": s[0], "sigma_sem_mS_cm": s[1],
-            "sigma_charge_mean_mS_cm": sc[0], "sigma_charge_sem_mS_cm": sc[1], "haven": h, "haven_err": h_err,
+            "D_ci_hi_cm2_s": d[3], "sigma_mean_mS_cm": s, "sigma_sem_mS_cm": s_err,
+            "sigma_charge_mean_mS_cm": sc, "sigma_charge_sem_mS_cm": sc_err, "haven": h, "haven_err": h_err,
+            "D_method": method, "fit_window_lo_ps": est["window"][0], "fit_window_hi_ps": est["window"][1],
+            # False when the combined MSD showed no diffusive regime (a warning said so); None: not checked.
+            "diffusive": (not any("no diffusive regime" in w for w in est["warnings"])
+                          if est["warnings"] is not None else None),
+            "D_runs_mean_cm2_s": runs_d[0], "D_runs_sem_cm2_s": runs_d[1],
             "T_mean_K": float(g["T_mean_K"].mean()) if "T_mean_K" in g else float("nan"),
         })
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    return (df, fits) if return_fits else df
 
 
 def _fit_label(g):
@@ -371,33 +454,41 @@ def analyse_sweep(out_dir: str | os.PathLike, *, plots: bool = True) -> dict:
     runs = load_runs(out_dir)
     if runs.empty:
         raise FileNotFoundError(f"no finished runs (*/result.json) under {out_dir}")
-    summary = summarise(runs)
+    summary, combined = summarise(runs, return_fits=True)
     arr, fits = arrhenius_table(summary)
     _write_csv(runs, out_dir / RUNS_CSV)
     _write_csv(summary, out_dir / SUMMARY_CSV)
     _write_csv(arr, out_dir / ARRHENIUS_CSV)
     tables = {"runs": runs, "summary": summary, "arrhenius": arr}
-    written = _plots(out_dir, runs, fits, tables) if plots else []
+    written = _plots(out_dir, runs, fits, tables, combined) if plots else []
     return {"tables": tables, "plots": written, "out_dir": str(out_dir)}
 
 
-def _plots(out_dir: Path, runs, fits, tables: dict) -> list[str]:
-    """MSD per label × T (runs combined) and Arrhenius plots; skipped where dumps were deleted."""
+def _plots(out_dir: Path, runs, fits, tables: dict, combined: dict) -> list[str]:
+    """MSD per label × T (runs combined, with the summary's fit) and Arrhenius plots. MSDs come from the
+    runs' msd.npz; older runs without it are reread from their dumps, and skipped where those were deleted."""
     from lmpflow import plots
     from lmpflow.dump import read_dump
     from lmpflow.transport import combine_msd, diffusion_coefficient, msd
 
     written = []
     for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
-        dumps = [Path(d) / "dump.lammpstrj" for d in g["run_dir"]]
-        if not all(p.is_file() for p in dumps):
-            continue
-        res = [msd(read_dump(p), "Li", timestep_ps=float(ts)) for p, ts in zip(dumps, g["timestep_ps"])]
+        path = out_dir / f"msd_{_safe(label)}_{T:g}K.png"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            comb = combine_msd(res) if len(res) > 1 else res[0]
-            path = out_dir / f"msd_{_safe(label)}_{T:g}K.png"
-            plots.plot_msd(comb, path, diffusion_coefficient(comb))
+            warnings.simplefilter("ignore")  # fit warnings were raised once by summarise
+            if (label, T) in combined:
+                est = combined[(label, T)]
+                comb, fit = est["comb"], est["diffusion"]
+            else:
+                res = _run_msds(g)
+                if res is None:
+                    dumps = [Path(d) / "dump.lammpstrj" for d in g["run_dir"]]
+                    if not all(p.is_file() for p in dumps):
+                        continue
+                    res = [msd(read_dump(p), "Li", timestep_ps=float(ts)) for p, ts in zip(dumps, g["timestep_ps"])]
+                comb = combine_msd(res) if len(res) > 1 else res[0]
+                fit = diffusion_coefficient(comb)
+            plots.plot_msd(comb, path, fit)
         written.append(str(path))
     for label, (fd, _fs, g) in fits.items():
         if fd is None:
@@ -459,11 +550,15 @@ def format_results(summary, arrhenius) -> str:
     for label, g in summary.groupby("label", sort=True):
         out.append(f"{label}:")
         out.append(f"  {'T (K)':>7} {'<T> (K)':>7} {'runs':>4}  {'D (cm²/s)':>22}  {'σ_NE (mS/cm)':>20}  "
-                   f"{'Haven':>12}")
+                   f"{'Haven':>12}  fit (ps), D from")
         for _, r in g.iterrows():
+            how = getattr(r, "D_method", "")
+            win = (f"{r.fit_window_lo_ps:.2g}-{r.fit_window_hi_ps:.2g}, {how}"
+                   if how and np.isfinite(getattr(r, "fit_window_hi_ps", np.nan)) else "")
             out.append(f"  {r.T_K:7.0f} {r.T_mean_K:7.0f} {int(r.n_runs):4d}  {r.D_mean_cm2_s:10.3e} ± "
                        f"{r.D_sem_cm2_s:9.2e}"
-                       f"  {r.sigma_mean_mS_cm:9.3g} ± {r.sigma_sem_mS_cm:8.2g}  {r.haven:5.2f} ± {r.haven_err:4.2f}")
+                       f"  {r.sigma_mean_mS_cm:9.3g} ± {r.sigma_sem_mS_cm:8.2g}  {r.haven:5.2f} ± {r.haven_err:4.2f}"
+                       f"  {win}")
         a = arrhenius[arrhenius["label"] == label]
         if a.empty or not np.isfinite(a["Ea_eV"].iloc[0]):
             out.append("  Arrhenius: needs at least two temperatures with finite errors")
