@@ -12,9 +12,14 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace lmpflow {
 namespace {
@@ -59,6 +64,19 @@ struct Staging {
   }
 };
 
+// The model allocates and frees large temporaries every step. glibc serves big blocks with mmap and
+// returns them at once, so each step pays hundreds of page faults (measured: ~12 % of a 416-atom step).
+// Keeping freed memory in the heap makes later steps reuse it. A user's MALLOC_* settings win.
+void keep_freed_memory_for_reuse()
+{
+#ifdef __GLIBC__
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) return;
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 256 << 20);
+#endif
+}
+
 }    // namespace
 
 struct Model::Impl {
@@ -88,6 +106,7 @@ Model::Model(const std::string &path, const std::string &device, int threads) : 
                        "of another format; recompile it with nequip-compile");
   }
   if (threads > 0) at::set_num_threads(threads);
+  keep_freed_memory_for_reuse();
 
   impl_->is_aoti = ends_with(path, ".pt2");
   if (!impl_->is_aoti && !ends_with(path, ".pth"))
