@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! ldconfig -p | grep -q libvulkan.so.1; then
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! /sbin/ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
   apt-get update -qq && apt-get install -y -qq libvulkan1 mesa-vulkan-drivers >/dev/null
 fi
 
