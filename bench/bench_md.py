@@ -149,15 +149,15 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every side")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--ase", action="store_true", help="also time MD driven by nequip's ASE calculator")
-    parser.add_argument("--models", nargs="+", default=None, help="shipped model labels (default: one per arch)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="shipped model labels or .nequip.zip packages (default: one shipped model per arch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    specs = models.shipped_models()
     if args.models:
-        specs = [s for s in specs if s.label in args.models]
-    else:  # one model per architecture
-        specs = list({s.arch: s for s in specs}.values())
+        specs = [models.find_model(m) for m in args.models]
+    else:  # one shipped model per architecture
+        specs = list({s.arch: s for s in models.shipped_models()}.values())
     gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else ""
     print(f"# lmpflow MD benchmark: {platform.machine()} {platform.processor()}, {gpu or 'CPU'}, "
           f"torch {torch.__version__}, {args.threads} torch thread(s), 1 MPI rank, {args.steps} steps")

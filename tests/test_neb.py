@@ -215,3 +215,23 @@ def test_li6ps5cl_hops_relaxed_framework(standin):
         assert np.linalg.norm(r.images[-1].positions[li] - r.images[0].positions[li]) > 1.0, name
     # the longer inter-cage hop is the harder one on this potential, as in Li6PS5Cl
     assert results["inter-cage"].barrier_forward_eV > results["doublet"].barrier_forward_eV
+
+
+@pytest.mark.skipif(__import__("lmpflow._lammps", fromlist=["x"]).plugin_path() is None
+                    and not __import__("os").environ.get("CI"), reason="lmpflow plugin not built")
+def test_ml_model_barrier_through_the_lmpflow_pair_style(tmp_path):
+    """The NEB machinery drives an ML model through `pair_style lmpflow/...` in LAMMPS: a converged band,
+    outputs written, and the band's energies equal to the model's own energies of the same images."""
+    from lmpflow import models
+    from lmpflow.inputs import Potential
+
+    spec = next(s for s in models.shipped_models(test=True)
+                if s.arch == "allegro" and s.metadata.get("model_dtype") == "float64")
+    potential = Potential.from_model(models.compile_model(spec.path), label="allegro-test")
+    results = li_migration_barriers(potential, hops=["doublet"], frozen_species=("P", "S", "Cl"), fmax=0.1,
+                                    label="allegro-test", out_dir=tmp_path)
+    band = results["doublet"]
+    assert band.converged and (tmp_path / "neb_barriers.csv").is_file()
+    assert np.isfinite(band.energies_eV).all() and len(band.energies_eV) == band.n_images
+    assert band.barrier_forward_eV == pytest.approx(max(band.energies_eV) - band.energies_eV[0], abs=1e-12)
+    assert band.hop_distance_A == pytest.approx(1.894, abs=0.01)  # the 48h-48h doublet distance

@@ -16,11 +16,11 @@ _lammps._preload_mpi()
 
 _API = {
     "structures": ["SPECIES", "li6ps5cl", "read_structure", "density_g_cm3", "site_exchange_fraction"],
-    "models": ["ModelSpec", "model_info", "compile_model", "compiled_model", "default_model", "shipped_models",
+    "models": ["ModelSpec", "LABEL_SOURCES", "DEFAULT_MODEL_LABEL", "model_info", "compile_model", "compiled_model", "default_model", "shipped_models",
                "find_model", "ase_calculator", "label_frames", "make_training_set", "training_config",
                "train_model"],
     "inputs": ["Potential", "RunSettings", "write_data", "write_run_inputs"],
-    "run": ["run_md", "analyse_run", "LammpsError", "SimulationBlewUp"],
+    "run": ["run_md", "analyse_run", "save_msd", "load_msd", "LammpsError", "SimulationBlewUp"],
     "sweep": ["run_sweep", "analyse_sweep", "run_demo"],
     "dump": ["Trajectory", "read_dump", "write_dump", "DumpFormatError"],
     "transport": ["msd", "combine_msd", "fit_window", "diffusion_coefficient", "conductivity_nernst_einstein", "conductivity_from_msd",

@@ -265,7 +265,8 @@ def cmd_neb(args) -> int:
                                     fmax=args.fmax, label=pot.label, out_dir=args.out_dir)
     for name, r in results.items():
         print(f"{name:>11}: forward barrier {r.barrier_forward_eV:.3f} eV, backward {r.barrier_backward_eV:.3f} eV"
-              f"{'' if r.converged else ' (NOT converged)'}")
+              f"{'' if r.converged else ' (NOT converged)'}"
+              f"{'' if r.saddle_found else ' (no saddle: the highest image is an endpoint)'}")
     print(f"outputs in {args.out_dir}")
     return 0
 
