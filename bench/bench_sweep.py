@@ -23,7 +23,7 @@ from lmpflow.sweep import run_sweep
 def timed_sweep(model, seeds, out_dir: Path, workers: int, steps: int) -> float:
     start = time.perf_counter()
     run_sweep([model], temperatures=[700], seeds=seeds, out_dir=out_dir, structure=li6ps5cl(),
-              steps=steps, eq_steps=200, timestep_ps=0.001, dump_every=100, workers=workers,
+              steps=steps, eq_steps=200, timestep_ps=0.001, dump_every=20, workers=workers,
               threads_per_run=1, plots=False, progress=False)
     return time.perf_counter() - start
 
