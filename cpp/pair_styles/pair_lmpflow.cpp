@@ -182,31 +182,39 @@ int PairLMPFlow::add_node(int i)
   return k;
 }
 
-// Allegro: owned atoms are the centres; ghost neighbours become extra nodes whose forces LAMMPS
-// sends back to their owners (newton on).
-void PairLMPFlow::build_ghost_graph()
+// Calls visit(i, j) for every owned centre i and neighbour j (owned or ghost) of mapped types closer
+// than the model's cutoff for their type pair (the list also holds pairs out to cutoff + skin).
+template <class Visit> void PairLMPFlow::for_each_model_pair(Visit &&visit)
 {
   double **x = atom->x;
   const int *type = atom->type;
   const int ncols = atom->ntypes + 1;
-  std::vector<int64_t> &edges = graph->edges;
-  std::vector<int64_t> neighbours;
   for (int ii = 0; ii < list->inum; ii++) {
     const int i = list->ilist[ii];
     if (type_map[type[i]] < 0) continue;
-    const int ni = add_node(i);
     const int *jlist = list->firstneigh[i];
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
       if (type_map[type[j]] < 0) continue;
       const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= model_cutsq[type[i] * ncols + type[j]]) continue;
-      edges.push_back(ni);
-      neighbours.push_back(add_node(j));
+      if (dx * dx + dy * dy + dz * dz < model_cutsq[type[i] * ncols + type[j]]) visit(i, j);
     }
   }
+}
+
+// Allegro: owned atoms are the centres; ghost neighbours become extra nodes whose forces LAMMPS
+// sends back to their owners (newton on).
+void PairLMPFlow::build_ghost_graph()
+{
+  for (int ii = 0; ii < list->inum; ii++)
+    if (type_map[atom->type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
+  std::vector<int64_t> neighbours;
+  for_each_model_pair([&](int i, int j) {
+    graph->edges.push_back(atom_node[i]);
+    neighbours.push_back(add_node(j));
+  });
   graph->n_edges = neighbours.size();
-  edges.insert(edges.end(), neighbours.begin(), neighbours.end());
+  graph->edges.insert(graph->edges.end(), neighbours.begin(), neighbours.end());
 }
 
 // NequIP: only owned atoms are nodes; a ghost neighbour is its owner plus an integer cell shift,
@@ -214,10 +222,8 @@ void PairLMPFlow::build_ghost_graph()
 void PairLMPFlow::build_periodic_graph()
 {
   double **x = atom->x;
-  const int *type = atom->type;
   const tagint *tag = atom->tag;
   const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
-  const int ncols = atom->ntypes + 1;
   const double *h_inv = domain->h_inv;
 
   tagint maxtag = 0;
@@ -226,32 +232,22 @@ void PairLMPFlow::build_periodic_graph()
   for (int i = 0; i < nlocal; i++) tag_owner[tag[i]] = i;
 
   for (int ii = 0; ii < list->inum; ii++)
-    if (type_map[type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
+    if (type_map[atom->type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
 
-  std::vector<int64_t> &edges = graph->edges;
   std::vector<int64_t> neighbours;
   std::vector<double> &shifts = graph->cell_shifts;
-  for (int ii = 0; ii < list->inum; ii++) {
-    const int i = list->ilist[ii];
-    if (type_map[type[i]] < 0) continue;
-    const int *jlist = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      if (type_map[type[j]] < 0) continue;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= model_cutsq[type[i] * ncols + type[j]]) continue;
-      const int owner = j < nlocal ? j : tag_owner[tag[j]];
-      if (owner < 0) error->one(FLERR, "lmpflow/nequip: ghost atom {} has no owned copy", tag[j]);
-      // image shift s solves x_j - x_owner = s . cell (fractional coordinates of the difference)
-      const double d0 = x[j][0] - x[owner][0], d1 = x[j][1] - x[owner][1], d2 = x[j][2] - x[owner][2];
-      shifts.insert(shifts.end(), {std::round(h_inv[0] * d0 + h_inv[5] * d1 + h_inv[4] * d2),
-                                   std::round(h_inv[1] * d1 + h_inv[3] * d2), std::round(h_inv[2] * d2)});
-      edges.push_back(atom_node[i]);
-      neighbours.push_back(atom_node[owner]);
-    }
-  }
+  for_each_model_pair([&](int i, int j) {
+    const int owner = j < nlocal ? j : tag_owner[tag[j]];
+    if (owner < 0) error->one(FLERR, "lmpflow/nequip: ghost atom {} has no owned copy", tag[j]);
+    // image shift s solves x_j - x_owner = s . cell (fractional coordinates of the difference)
+    const double d0 = x[j][0] - x[owner][0], d1 = x[j][1] - x[owner][1], d2 = x[j][2] - x[owner][2];
+    shifts.insert(shifts.end(), {std::round(h_inv[0] * d0 + h_inv[5] * d1 + h_inv[4] * d2),
+                                 std::round(h_inv[1] * d1 + h_inv[3] * d2), std::round(h_inv[2] * d2)});
+    graph->edges.push_back(atom_node[i]);
+    neighbours.push_back(atom_node[owner]);
+  });
   graph->n_edges = neighbours.size();
-  edges.insert(edges.end(), neighbours.begin(), neighbours.end());
+  graph->edges.insert(graph->edges.end(), neighbours.begin(), neighbours.end());
 }
 
 // 'edges gpu': every owned and ghost atom is a node; the GPU kernel finds the edges.

@@ -53,6 +53,7 @@ class PairLMPFlow : public Pair {
   double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
   double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
 
+  template <class Visit> void for_each_model_pair(Visit &&visit);
   void build_ghost_graph();
   void build_periodic_graph();
   void build_all_atoms_graph();
