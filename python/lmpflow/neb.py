@@ -459,14 +459,14 @@ def _smooth_path(result: NebResult, n: int = 200):
 
 def plot_neb(results: NebResult | Sequence[NebResult], png: str | Path, title: str | None = None) -> Path:
     """Plot energy (relative to each path's initial state, eV) vs reaction coordinate (A) to a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import save_figure
 
     if isinstance(results, NebResult):
         results = [results]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for r in results:
         fine_s, fine_e = _smooth_path(r)
         line, = ax.plot(fine_s, fine_e, "-", lw=1.5)
@@ -479,11 +479,7 @@ def plot_neb(results: NebResult | Sequence[NebResult], png: str | Path, title: s
     ax.set_title(title or "NEB (forward / backward barrier)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 _CSV_FIELDS = ["label", "hop", "mechanism", "hop_distance_A", "barrier_forward_eV", "barrier_backward_eV",

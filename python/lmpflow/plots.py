@@ -7,6 +7,7 @@ module never changes the global pyplot backend.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -20,12 +21,16 @@ from .transport import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
 __all__ = ["plot_msd", "plot_arrhenius"]
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write `fig` (PNG, SVG or PDF by suffix), creating folders, and release it. Every lmpflow plot ends here."""
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ValueError("plot path must end in .png, .svg or .pdf")
+    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=150, bbox_inches="tight")
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure stays registered until closed
+        sys.modules["matplotlib.pyplot"].close(fig)
     return path
 
 
@@ -74,7 +79,7 @@ def plot_msd(
     ax_log.legend(fontsize=7)
     fig.suptitle(f"{res.species}: {res.n_particles} ions, {res.n_frames} frames, "
                  f"drift {'corrected' if res.drift_corrected else 'not corrected'}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_arrhenius(
@@ -112,4 +117,4 @@ def plot_arrhenius(
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel("D (cm²/s)" if quantity == "D" else "σ (mS/cm)")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -234,21 +234,19 @@ def frames_from_dump(dump: str | Path, n_frames: int = 20, species: Sequence[str
 # ----------------------------------------------------------------------------------------------------------
 # Plots and report
 # ----------------------------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
+def _axes(figsize):
+    """A figure with one axes, outside pyplot (no global backend state)."""
+    from matplotlib.figure import Figure  # matplotlib only when a report is drawn
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def plot_arrhenius_comparison(tables: dict, png: Path) -> Path:
     """log10 D vs 1000/T per model: run means with SEM error bars and the fitted Arrhenius line."""
-    plt = _plt()
     from lmpflow.arrhenius import K_B_EV_K
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _axes((6, 4.5))
     arr = tables["arrhenius"].set_index("label")
     for label, g in tables["summary"].groupby("label", sort=False):
         g = g.sort_values("T_K")
@@ -271,17 +269,16 @@ def plot_arrhenius_comparison(tables: dict, png: Path) -> Path:
     ax.set_ylabel("D(Li) (cm²/s), mean ± SEM over trajectories")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    from .plots import save_figure
+
+    return save_figure(fig, png)
 
 
 def plot_barriers(neb, png: Path) -> Path:
     """Grouped bars: forward NEB barrier (eV) per hop for each model."""
-    plt = _plt()
     hops = list(dict.fromkeys(neb["hop"]))
     labels = list(dict.fromkeys(neb["label"]))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes((6, 4))
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
         g = neb[neb["label"] == label].set_index("hop")
@@ -291,9 +288,9 @@ def plot_barriers(neb, png: Path) -> Path:
     ax.set_ylabel("NEB barrier, forward (eV)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    from .plots import save_figure
+
+    return save_figure(fig, png)
 
 
 def _fmt(x, digits=3):

@@ -210,18 +210,18 @@ def _render_overlay(dump, png, li_pos, species, size, renderer, element):
 
 
 def _density_histogram(pos, cell, png, axis, bins, element):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    from .plots import save_figure
 
     k = "xyz".index(axis) if axis in ("x", "y", "z") else None
     if k is None:
         raise ValueError(f"axis must be 'x', 'y' or 'z', got {axis!r}")
     i, j = [d for d in range(3) if d != k]
     lengths = np.linalg.norm(cell, axis=1)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     h = ax.hist2d(pos[:, i], pos[:, j], bins=bins, cmap="magma", norm=LogNorm(),
                   range=[[pos[:, i].min(), pos[:, i].min() + lengths[i]],
                          [pos[:, j].min(), pos[:, j].min() + lengths[j]]])
@@ -231,8 +231,4 @@ def _density_histogram(pos, cell, png, axis, bins, element):
     ax.set_aspect("equal")
     ax.set_title(f"{element} density projected along {axis}")
     fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
