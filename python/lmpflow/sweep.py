@@ -536,12 +536,12 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, temperatures: Sequence[
 def _default_demo_model():
     """The shipped default model (compiled on first use); needs the lmpflow LAMMPS plugin to run."""
     from lmpflow._lammps import plugin_path
-    from lmpflow.models import default_model
+    from lmpflow.models import DEFAULT_MODEL_LABEL, find_model
 
     if plugin_path() is None:
         raise FileNotFoundError("the lmpflow LAMMPS plugin (lmpflowplugin.so) is not built, so the ML model "
                                 "cannot run: build/install lmpflow with its plugin, or set LMPFLOW_PLUGIN")
-    return default_model()
+    return find_model(DEFAULT_MODEL_LABEL)  # its spec: tables say "nequip-chgnet-pbe", not the cache file
 
 
 def format_results(summary, arrhenius) -> str:
