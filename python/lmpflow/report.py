@@ -266,7 +266,7 @@ def plot_arrhenius_comparison(tables: dict, png: Path) -> Path:
         ax.plot([], [], "o-", color=colour, label=text)
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)   (open squares: 300 K extrapolation)")
-    ax.set_ylabel("D(Li) (cm²/s), mean ± SEM over trajectories")
+    ax.set_ylabel("D(Li) (cm²/s), ± standard error over trajectories")
     ax.legend(fontsize=7)
     fig.tight_layout()
     from .plots import save_figure
@@ -329,7 +329,7 @@ def write_report(sweep_dirs_or_tables, neb_results=None, ensemble_results: dict 
     neb = _neb_table(neb_results)
     sections = [f"# {title}\n"]
     n_runs = summ.groupby("label")["n_runs"].agg(["min", "max"]) if "n_runs" in summ else None
-    sections.append("## Models and transport\n\nD from Li MSD per trajectory, mean ± SEM over trajectories; "
+    sections.append("## Models and transport\n\nD per temperature from the Li MSD combined over trajectories, ± its standard error from the spread between them; "
                     "Ea ± standard error of the weighted Arrhenius fit; 300 K values extrapolated with "
                     f"{SWEEP_CI_LEVEL:.0%} intervals.\n")
     rows = []
