@@ -318,3 +318,30 @@ def test_default_model_compiles_for_its_pair_style():
     spec = models.find_model(models.DEFAULT_MODEL_LABEL)
     assert info["pair_style"] == models.PAIR_STYLES[spec.arch] and info["type_names"] == list(SPECIES)
     assert info["r_max"] == pytest.approx(spec.metadata["r_max"])
+
+
+@pytest.mark.slow
+def test_user_training_path_end_to_end(toy_dataset, tmp_path, cache):
+    """extxyz (any functional) -> nequip-train -> nequip-package -> nequip-compile -> LAMMPS energy and forces."""
+    from lmpflow._lammps import lammps_class, plugin_path
+
+    path, _ = toy_dataset
+    pt2 = models.train_model(path, "allegro", tmp_path / "mine", preset="tiny", functional="my-DFT",
+                             label="allegro-mine", max_epochs=1)
+    info = models.model_info(pt2)
+    assert info["target"] == "allegro" and info["type_names"] == list(SPECIES) and pt2.parent == cache
+    side = models.sidecar(tmp_path / "mine" / "allegro-mine.nequip.zip")
+    assert side["label_source"] == "user" and side["functional"] == "my-DFT"
+    if plugin_path() is None:
+        return
+    atoms = li6ps5cl()
+    lmp = lammps_class()(cmdargs=["-screen", "none", "-log", "none"])
+    a = atoms.cell[0, 0]
+    lmp.commands_string(f"units metal\natom_style atomic\nregion c block 0 {a} 0 {a} 0 {a}\ncreate_box 4 c\n"
+                        "mass * 1.0\n")
+    types = [SPECIES.index(s) + 1 for s in atoms.get_chemical_symbols()]
+    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types, atoms.positions.ravel().tolist())
+    lmp.commands_string(f"pair_style {info['pair_style']}\npair_coeff * * {pt2} Li P S Cl\nrun 0")
+    forces = lmp.numpy.extract_atom("f")[: len(atoms)]
+    assert np.isfinite(lmp.get_thermo("pe")) and np.isfinite(forces).all() and np.abs(forces).max() > 0
+    lmp.close()
