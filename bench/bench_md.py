@@ -157,7 +157,10 @@ def main():
     if args.models:
         specs = [models.find_model(m) for m in args.models]
     else:  # one shipped model per architecture
-        specs = list({s.arch: s for s in models.shipped_models()}.values())
+        first = {}
+        for spec in models.shipped_models():
+            first.setdefault(spec.arch, spec)
+        specs = list(first.values())
     gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else ""
     print(f"# lmpflow MD benchmark: {platform.machine()} {platform.processor()}, {gpu or 'CPU'}, "
           f"torch {torch.__version__}, {args.threads} torch thread(s), 1 MPI rank, {args.steps} steps")
