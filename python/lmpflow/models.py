@@ -757,11 +757,10 @@ def ase_calculator(model: str | Path, device: str = "cpu"):
 # --------------------------------------------------------------------------------------------------------------
 def write_sidecar(package_path: Path, info: dict) -> Path:
     """Write the model's JSON sidecar next to its package (atomic)."""
+    from .inputs import atomic_write_text  # inputs imports this module: import at call time
+
     side = package_path.with_name(package_path.name.removesuffix(PACKAGE_SUFFIX) + ".json")
-    tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, side)
-    return side
+    return atomic_write_text(side, json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def train_package(dataset_xyz: str | Path, arch: str, out_package: str | Path, preset: str = "small",
