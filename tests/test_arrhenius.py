@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lmpflow.arrhenius import K_B_EV_K, ArrheniusFit, TwoRegimeFit, fit_arrhenius
-from lmpflow.plots import plot_arrhenius
+from lmpflow.output.plots import plot_arrhenius
 
 T = np.array([500.0, 600, 700, 800, 900, 1000])
 EA, D0 = 0.30, 2e-3  # eV, cm²/s

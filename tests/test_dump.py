@@ -22,7 +22,7 @@ def tokenizer(request, monkeypatch):
     else:
         monkeypatch.setattr(dump_mod, "_NATIVE_ENABLED", True)
         if native_parser_path() is None:
-            from lmpflow._lammps import plugin_path
+            from lmpflow.lammps.runtime import plugin_path
             plugin = plugin_path()
             # An installed (compiled) lmpflow must ship the tokenizer next to the plugin.
             assert plugin is None, f"{plugin} is installed but liblmpflow_dump.so is not"

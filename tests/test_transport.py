@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lmpflow.dump import Trajectory
-from lmpflow.plots import plot_msd
+from lmpflow.output.plots import plot_msd
 from lmpflow.transport import (
     combine_msd, combine_trajectories, conductivity_from_msd, conductivity_nernst_einstein,
     convergence_vs_length, convergence_vs_trajectories, diffusion_coefficient, fit_window,

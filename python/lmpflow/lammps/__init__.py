@@ -1,0 +1,1 @@
+"""LAMMPS: the runtime (plugin, MPI), sessions from ASE atoms, run directories and runs."""

@@ -1,0 +1,1 @@
+"""Offline model making: reference labels and trainers (never imported at MD time)."""

@@ -1,0 +1,1 @@
+"""The material: Li6PS5Cl cells and their Li sites."""

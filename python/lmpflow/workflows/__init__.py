@@ -1,0 +1,1 @@
+"""The top floor: one run, sweeps, barriers, model comparisons, the demo."""
