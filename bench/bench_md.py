@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from ase.neighborlist import primitive_neighbor_list
 
-from lmpflow.lammps.runtime import lammps_class
+from lmpflow.lammps.session import LammpsSession
 from lmpflow.potentials import backends, registry
 from lmpflow.potentials import nequip as nequip_files
 from lmpflow.system.structures import SPECIES, li6ps5cl
@@ -44,20 +44,8 @@ def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, 
     write-back) relative to the model call inside it, from the style's timers over the same steps.
     """
     log = workdir / f"log.{style.replace('/', '_')}.{len(atoms)}"
-    lmp = lammps_class()(cmdargs=["-screen", "none", "-log", str(log)])
-    cell = atoms.cell.array
-    lmp.commands_string(f"""
-        units metal
-        atom_style atomic
-        region cell prism 0 {cell[0, 0]} 0 {cell[1, 1]} 0 {cell[2, 2]} 0 0 0 units box
-        create_box 4 cell
-        mass 1 6.94
-        mass 2 30.97
-        mass 3 32.06
-        mass 4 35.45
-    """)
-    types = [SPECIES.index(s) + 1 for s in atoms.get_chemical_symbols()]
-    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types, atoms.positions.ravel().tolist())
+    session = LammpsSession(atoms, cmdargs=["-screen", "none", "-log", str(log)])
+    lmp = session.lmp
     lmp.commands_string(f"""
         pair_style {style} device {device} threads {threads}
         pair_coeff * * {pt2} {' '.join(SPECIES)}

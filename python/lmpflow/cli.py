@@ -64,24 +64,20 @@ def _add_potential_args(p: argparse.ArgumentParser, many: bool) -> None:
 
 
 def _potentials(args, many: bool):
-    from lmpflow.potentials.potential import Potential, as_potential
+    from lmpflow.potentials.potential import as_potential
 
     models = (args.model or []) if many else ([args.model] if args.model else [])
     classical = (args.potential or []) if many else ([args.potential] if args.potential else [])
     if not models and not classical:
         raise ValueError("give --model MODEL (an ML model) or --potential FILE (classical pair lines)")
     pots = []
-    for text in models:
+    for text in [*models, *classical]:
         spec, _, label = text.partition("=")
-        pot = as_potential(spec)
+        if text in classical and not Path(spec).is_file():
+            raise FileNotFoundError(f"potential file {spec} does not exist")
+        pot = as_potential(spec, species=args.species)
         label = label or (args.label if not many else None)
-        if label:
-            pot = dataclasses.replace(pot, label=label)
-        pots.append(pot)
-    for text in classical:
-        spec, _, label = text.partition("=")
-        pots.append(Potential.from_file(spec, species=args.species,
-                                        label=label or (args.label if not many else None)))
+        pots.append(dataclasses.replace(pot, label=label) if label else pot)
     return pots
 
 

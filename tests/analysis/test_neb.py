@@ -220,6 +220,7 @@ def test_li6ps5cl_hops_relaxed_framework(standin):
     assert results["inter-cage"].barrier_forward_eV > results["doublet"].barrier_forward_eV
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("lmpflow.lammps.runtime", fromlist=["x"]).plugin_path() is None
                     and not __import__("os").environ.get("CI"), reason="lmpflow plugin not built")
 def test_ml_model_barrier_through_the_lmpflow_pair_style(tmp_path):

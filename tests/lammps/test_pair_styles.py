@@ -17,13 +17,16 @@ from ase import Atoms
 
 from lmpflow._host import executable
 from lmpflow.lammps.runtime import lammps_class, plugin_env, plugin_path
+from lmpflow.lammps.session import QUIET, LammpsSession
 from lmpflow.potentials import backends, registry
 from lmpflow.potentials import nequip as nequip_files
 from lmpflow.system.structures import SPECIES, li6ps5cl
 
 EV_A3_TO_BAR = 1.602176634e6  # LAMMPS metal-units nktv2p
 # A source checkout without a build skips these; CI (which installs the package) must run them.
-pytestmark = pytest.mark.skipif(plugin_path() is None and not os.environ.get("CI"), reason="lmpflow plugin not built")
+# Every test here compiles (or reuses) real models: slow on a cold cache.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(plugin_path() is None and not os.environ.get("CI"), reason="lmpflow plugin not built")]
 
 
 def _test_model(arch: str, dtype: str) -> dict:
@@ -72,26 +75,11 @@ class Lammps:
     """An in-process LAMMPS holding `atoms` with an lmpflow pair style."""
 
     def __init__(self, atoms: Atoms, model: dict, extra: str = "", pair_species=SPECIES, cmdargs=()):
-        species = SPECIES
-        self.lmp = lammps_class()(cmdargs=["-screen", "none", "-log", "none", *cmdargs])
-        self.n = len(atoms)
         cell = atoms.cell.array
         assert abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) < 1e-12, "cell must be in LAMMPS form"
-        bounds = ["p" if p else "f" for p in atoms.pbc]
-        self.lmp.commands_string(f"""
-            units metal
-            atom_style atomic
-            atom_modify map array
-            boundary {' '.join(bounds)}
-            {extra}
-            region cell prism 0 {cell[0, 0]} 0 {cell[1, 1]} 0 {cell[2, 2]} {cell[1, 0]} {cell[2, 0]} {cell[2, 1]} units box
-            create_box {len(species)} cell
-        """)
-        types = [species.index(s) + 1 for s in atoms.get_chemical_symbols()]
-        self.lmp.create_atoms(self.n, list(range(1, self.n + 1)), types, atoms.positions.ravel().tolist())
-        for t, s in enumerate(species, start=1):
-            from ase.data import atomic_masses, atomic_numbers
-            self.lmp.command(f"mass {t} {atomic_masses[atomic_numbers[s]]}")
+        self.session = LammpsSession(atoms, SPECIES, pre_box=[extra] if extra else [], cmdargs=[*QUIET, *cmdargs])
+        self.lmp = self.session.lmp
+        self.n = len(atoms)
         self.lmp.commands_string(f"""
             pair_style {model['style']}
             pair_coeff * * {model['pt2']} {' '.join(pair_species)}

@@ -148,6 +148,7 @@ def test_rerun_replaces_previous_outputs(tmp_path, cell52, standin):
     assert res["steps"] == 1000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(plugin_path() is None, reason="lmpflow plugin not built")
 def test_ml_model_runs_through_the_same_script(tmp_path, cell52):
     from lmpflow.potentials import registry

@@ -176,6 +176,7 @@ def _fake_compiled_model(path: Path, type_names: str, inputs: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_model_branch_builds_the_plugin_pair_lines(tmp_path, cell52):
     model = _fake_compiled_model(tmp_path / "m.nequip.pt2", "Li P S Cl",
                                  "pos edge_index atom_types cell edge_cell_shift")
@@ -194,6 +195,7 @@ def test_model_branch_builds_the_plugin_pair_lines(tmp_path, cell52):
         assert "Last input line: pair_coeff * * ${model} ${species}" in r.stdout, r.stdout[-1500:]
 
 
+@pytest.mark.slow
 def test_model_species_checked_against_structure(tmp_path, cell52):
     model = _fake_compiled_model(tmp_path / "lps.nequip.pt2", "Li P S", "pos edge_index atom_types")
     pot = Potential.from_model(model)

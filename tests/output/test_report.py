@@ -168,6 +168,7 @@ def test_compare_models_end_to_end(tmp_path):
     assert 0.0 < dis["force_std_mean_eV_A"] < 1.0 and dis["n_frames"] == 3
 
 
+@pytest.mark.slow
 def test_model_disagreement_of_shipped_ml_test_models():
     """Two real (tiny, shipped) NequIP/Allegro models through nequip's ASE calculator on shared frames."""
     pytest.importorskip("nequip")

@@ -325,7 +325,8 @@ def test_default_model_compiles_for_its_pair_style():
 @pytest.mark.slow
 def test_user_training_path_end_to_end(toy_dataset, tmp_path, cache):
     """extxyz (any functional) -> nequip-train -> nequip-package -> nequip-compile -> LAMMPS energy and forces."""
-    from lmpflow.lammps.runtime import lammps_class, plugin_path
+    from lmpflow.lammps.runtime import plugin_path
+    from lmpflow.lammps.session import LammpsSession
 
     path, _ = toy_dataset
     pt2 = trainers.train_model(path, "allegro", tmp_path / "mine", preset="tiny", functional="my-DFT",
@@ -337,13 +338,9 @@ def test_user_training_path_end_to_end(toy_dataset, tmp_path, cache):
     if plugin_path() is None:
         return
     atoms = li6ps5cl()
-    lmp = lammps_class()(cmdargs=["-screen", "none", "-log", "none"])
-    a = atoms.cell[0, 0]
-    lmp.commands_string(f"units metal\natom_style atomic\nregion c block 0 {a} 0 {a} 0 {a}\ncreate_box 4 c\n"
-                        "mass * 1.0\n")
-    types = [SPECIES.index(s) + 1 for s in atoms.get_chemical_symbols()]
-    lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types, atoms.positions.ravel().tolist())
-    lmp.commands_string(f"pair_style {info['pair_style']}\npair_coeff * * {pt2} Li P S Cl\nrun 0")
+    session = LammpsSession(atoms)
+    session.commands([f"pair_style {info['pair_style']}", f"pair_coeff * * {pt2} Li P S Cl", "run 0"])
+    lmp = session.lmp
     forces = lmp.numpy.extract_atom("f")[: len(atoms)]
     assert np.isfinite(lmp.get_thermo("pe")) and np.isfinite(forces).all() and np.abs(forces).max() > 0
     lmp.close()

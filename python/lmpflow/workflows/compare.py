@@ -13,6 +13,7 @@ from ase.calculators.calculator import BaseCalculator
 
 from lmpflow.analysis.comparison import ALPHA
 from lmpflow.lammps.calculator import LammpsCalculator
+from lmpflow.lammps.rundir import DUMP_NAME
 from lmpflow.output.report import write_report
 from lmpflow.potentials.potential import as_potential
 from lmpflow.system.sites import HOP_NAMES
@@ -59,7 +60,7 @@ def _shared_dump(sweep_dir: Path, label: str) -> Path:
     runs = pd.read_csv(sweep_dir / "runs.csv")
     runs = runs[runs["label"] == label].sort_values(["T_K", "seed"])
     for run_dir in runs.get("run_dir", []):
-        dump = Path(run_dir) / "dump.lammpstrj"
+        dump = Path(run_dir) / DUMP_NAME
         if dump.is_file():
             return dump
     raise FileNotFoundError(f"no dump.lammpstrj of model {label} under {sweep_dir}")
