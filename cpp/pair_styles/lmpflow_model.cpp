@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #ifdef LMPFLOW_CUDA
-#include "cuda/edges_cuda.h"
+#include "graph/cuda/edges_cuda.h"
 
 #include <cuda_runtime_api.h>
 #endif
