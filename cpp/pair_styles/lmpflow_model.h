@@ -3,7 +3,8 @@
 #ifndef LMPFLOW_MODEL_H
 #define LMPFLOW_MODEL_H
 
-#include <cstdint>
+#include "graph/graph.h"
+
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -15,22 +16,6 @@ namespace lmpflow {
 // Thrown for every problem with the model file or its use; the pair style turns it into a LAMMPS error.
 struct ModelError : std::runtime_error {
   using std::runtime_error::runtime_error;
-};
-
-// One graph in the layout nequip's LAMMPS targets expect (all float64 / int64, row-major).
-struct Graph {
-  std::vector<double> pos;          // (n_nodes, 3) Å
-  std::vector<int64_t> types;       // (n_nodes) 0-based model type index
-  std::vector<int64_t> edges;       // (2, n_edges): row 0 = centres, row 1 = neighbours
-  std::vector<double> cell_shifts;  // (n_edges, 3) integer-valued, NequIP target only
-  double cell[9] = {0};             // rows a, b, c in Å, NequIP target only
-  int64_t n_nodes = 0, n_edges = 0;
-};
-
-struct Result {
-  std::vector<double> atomic_energy;  // (n_nodes) eV
-  std::vector<double> forces;         // (n_nodes, 3) eV/Å
-  double virial[9] = {0};             // -dE/d(strain), eV
 };
 
 class Model {

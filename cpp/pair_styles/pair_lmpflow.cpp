@@ -20,8 +20,8 @@
 
 using namespace LAMMPS_NS;
 
-PairLMPFlow::PairLMPFlow(LAMMPS *lmp, bool mp) :
-    Pair(lmp), message_passing(mp), graph(new lmpflow::Graph), result(new lmpflow::Result)
+PairLMPFlow::PairLMPFlow(LAMMPS *lmp, lmpflow::Layout layout) :
+    Pair(lmp), layout(layout), graph(new lmpflow::Graph), result(new lmpflow::Result)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -59,8 +59,9 @@ void PairLMPFlow::settings(int narg, char **arg)
   if (gpu_edges)
     error->all(FLERR, "'edges gpu' needs lmpflow built with CUDA kernels: reinstall with LMPFLOW_CUDA=ON");
 #endif
-  if (gpu_edges && message_passing)
-    error->all(FLERR, "'edges gpu' is for pair_style lmpflow/allegro (owned + ghost atom graphs)");
+  if (gpu_edges && layout != lmpflow::Layout::ghost)
+    error->all(FLERR, "'edges gpu' is for pair_style {} (owned + ghost atom graphs)",
+               lmpflow_style(lmpflow::Layout::ghost));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -81,13 +82,14 @@ void PairLMPFlow::coeff(int narg, char **arg)
   } catch (const lmpflow::ModelError &e) {
     error->all(FLERR, "{}: {}", force->pair_style, e.what());
   }
-  if (model->fixed_layout() && model->needs_cell() != message_passing)
+  const bool periodic = layout == lmpflow::Layout::periodic;
+  if (model->fixed_layout() && model->needs_cell() != periodic)
     error->all(FLERR, "Model {} was compiled for {} (nequip-compile --target {}): use pair_style {} "
                "or recompile it with --target {}", model_path,
                model->needs_cell() ? "pair_nequip" : "pair_allegro",
                model->needs_cell() ? "pair_nequip" : "pair_allegro",
                model->needs_cell() ? "lmpflow/nequip" : "lmpflow/allegro",
-               message_passing ? "pair_nequip" : "pair_allegro");
+               periodic ? "pair_nequip" : "pair_allegro");
 
   if (!allocated) {
     allocated = 1;
@@ -140,11 +142,11 @@ void PairLMPFlow::init_style()
   if (gpu_edges)
     for (int t = 1; t <= atom->ntypes; t++)
       if (type_map[t] < 0) error->all(FLERR, "'edges gpu' needs every LAMMPS type mapped to a model species (no NULL)");
-  if (message_passing && comm->nprocs > 1)
-    error->all(FLERR, "Pair style lmpflow/nequip runs message-passing NequIP models on one MPI rank "
+  if (layout == lmpflow::Layout::periodic && comm->nprocs > 1)
+    error->all(FLERR, "Pair style {} runs message-passing NequIP models on one MPI rank "
                "only (their receptive field spans several cutoffs, beyond one rank's ghost shell): run "
                "with a single rank (use threads or a GPU for speed), or use an Allegro model with "
-               "pair_style lmpflow/allegro for multi-rank runs");
+               "pair_style lmpflow/allegro for multi-rank runs", force->pair_style);
   neighbor->add_request(this, NeighConst::REQ_FULL);
 }
 
@@ -279,7 +281,7 @@ void PairLMPFlow::compute(int eflag, int vflag)
   const double *h = domain->h;
   const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
   std::copy(cell, cell + 9, graph->cell);
-  if (message_passing)
+  if (layout == lmpflow::Layout::periodic)
     build_periodic_graph();
   else if (gpu_edges)
     build_all_atoms_graph();

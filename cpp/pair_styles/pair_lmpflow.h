@@ -10,23 +10,21 @@
 
 #include "pair.h"
 
+#include "graph/graph.h"
+
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace lmpflow {
 class Model;
-struct Graph;
-struct Result;
 }    // namespace lmpflow
 
 namespace LAMMPS_NS {
 
 class PairLMPFlow : public Pair {
  public:
-  // message_passing: NequIP models see a periodic graph of the owned atoms (cell + integer image
-  // shifts, one MPI rank); Allegro models see owned + ghost atoms (strictly local, any rank count).
-  PairLMPFlow(class LAMMPS *, bool message_passing);
+  PairLMPFlow(class LAMMPS *, lmpflow::Layout layout);
   ~PairLMPFlow() override;
 
   void compute(int, int) override;
@@ -37,7 +35,7 @@ class PairLMPFlow : public Pair {
   void *extract(const char *, int &) override;
 
  protected:
-  const bool message_passing;
+  const lmpflow::Layout layout;     // the graph this style builds (its row of the style table)
   std::string device;
   int threads = 0;
   bool gpu_edges = false;            // Allegro on CUDA: find edges with lmpflow's GPU cell list
@@ -49,7 +47,7 @@ class PairLMPFlow : public Pair {
   std::unique_ptr<lmpflow::Result> result;
   std::vector<int> node_atom;        // graph node -> LAMMPS atom index
   std::vector<int> atom_node;        // LAMMPS atom index -> graph node, -1 if absent
-  std::vector<int> tag_owner;        // atom tag -> owned atom index (message passing only)
+  std::vector<int> tag_owner;        // atom tag -> owned atom index (periodic layout only)
   double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
   double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
 
@@ -60,15 +58,8 @@ class PairLMPFlow : public Pair {
   int add_node(int i);
 };
 
-class PairLMPFlowNequip : public PairLMPFlow {
- public:
-  PairLMPFlowNequip(class LAMMPS *lmp) : PairLMPFlow(lmp, true) {}
-};
-
-class PairLMPFlowAllegro : public PairLMPFlow {
- public:
-  PairLMPFlowAllegro(class LAMMPS *lmp) : PairLMPFlow(lmp, false) {}
-};
+// The lmpflow style that builds `layout` (from the style table in lmpflow_plugin.cpp).
+const char *lmpflow_style(lmpflow::Layout layout);
 
 }    // namespace LAMMPS_NS
 
