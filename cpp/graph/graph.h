@@ -8,7 +8,7 @@
 
 namespace lmpflow {
 
-// How a rank's atoms become graph nodes and edges.
+// How a rank's atoms become graph nodes and edges (cpp/graph/ has one file per layout).
 //   ghost:    owned + ghost atoms, edges from owned atoms; strictly local models, any rank count.
 //   periodic: owned atoms only, a ghost neighbour is its owner + an integer cell shift; the exact
 //             periodic system for message passing, on one rank.

@@ -3,13 +3,13 @@
 
 #include "lmpflow_model.h"
 
+#include "graph/graph_builder.h"
+
 #include "atom.h"
 #include "comm.h"
-#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
-#include "neigh_list.h"
 #include "neighbor.h"
 #include "update.h"
 #include "utils.h"
@@ -20,8 +20,7 @@
 
 using namespace LAMMPS_NS;
 
-PairLMPFlow::PairLMPFlow(LAMMPS *lmp, lmpflow::Layout layout) :
-    Pair(lmp), layout(layout), graph(new lmpflow::Graph), result(new lmpflow::Result)
+PairLMPFlow::PairLMPFlow(LAMMPS *lmp, lmpflow::Layout layout) : Pair(lmp), layout(layout)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -148,6 +147,7 @@ void PairLMPFlow::init_style()
                "with a single rank (use threads or a GPU for speed), or use an Allegro model with "
                "pair_style lmpflow/allegro for multi-rank runs", force->pair_style);
   neighbor->add_request(this, NeighConst::REQ_FULL);
+  graph_builder = lmpflow::make_graph_builder(layout, gpu_edges, lmp, type_map, model_cutsq);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -172,95 +172,6 @@ void *PairLMPFlow::extract(const char *name, int &dim)
 
 /* ---------------------------------------------------------------------- */
 
-int PairLMPFlow::add_node(int i)
-{
-  if (atom_node[i] >= 0) return atom_node[i];
-  const int k = node_atom.size();
-  atom_node[i] = k;
-  node_atom.push_back(i);
-  const double *xi = atom->x[i];
-  graph->pos.insert(graph->pos.end(), {xi[0], xi[1], xi[2]});
-  graph->types.push_back(type_map[atom->type[i]]);
-  return k;
-}
-
-// Calls visit(i, j) for every owned centre i and neighbour j (owned or ghost) of mapped types closer
-// than the model's cutoff for their type pair (the list also holds pairs out to cutoff + skin).
-template <class Visit> void PairLMPFlow::for_each_model_pair(Visit &&visit)
-{
-  double **x = atom->x;
-  const int *type = atom->type;
-  const int ncols = atom->ntypes + 1;
-  for (int ii = 0; ii < list->inum; ii++) {
-    const int i = list->ilist[ii];
-    if (type_map[type[i]] < 0) continue;
-    const int *jlist = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      if (type_map[type[j]] < 0) continue;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < model_cutsq[type[i] * ncols + type[j]]) visit(i, j);
-    }
-  }
-}
-
-// Allegro: owned atoms are the centres; ghost neighbours become extra nodes whose forces LAMMPS
-// sends back to their owners (newton on).
-void PairLMPFlow::build_ghost_graph()
-{
-  for (int ii = 0; ii < list->inum; ii++)
-    if (type_map[atom->type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
-  std::vector<int64_t> neighbours;
-  for_each_model_pair([&](int i, int j) {
-    graph->edges.push_back(atom_node[i]);
-    neighbours.push_back(add_node(j));
-  });
-  graph->n_edges = neighbours.size();
-  graph->edges.insert(graph->edges.end(), neighbours.begin(), neighbours.end());
-}
-
-// NequIP: only owned atoms are nodes; a ghost neighbour is its owner plus an integer cell shift,
-// so the graph is the exact periodic system and message passing reaches every image correctly.
-void PairLMPFlow::build_periodic_graph()
-{
-  double **x = atom->x;
-  const tagint *tag = atom->tag;
-  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
-  const double *h_inv = domain->h_inv;
-
-  tagint maxtag = 0;
-  for (int i = 0; i < nall; i++) maxtag = std::max(maxtag, tag[i]);
-  tag_owner.assign(maxtag + 1, -1);
-  for (int i = 0; i < nlocal; i++) tag_owner[tag[i]] = i;
-
-  for (int ii = 0; ii < list->inum; ii++)
-    if (type_map[atom->type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
-
-  std::vector<int64_t> neighbours;
-  std::vector<double> &shifts = graph->cell_shifts;
-  for_each_model_pair([&](int i, int j) {
-    const int owner = j < nlocal ? j : tag_owner[tag[j]];
-    if (owner < 0) error->one(FLERR, "lmpflow/nequip: ghost atom {} has no owned copy", tag[j]);
-    // image shift s solves x_j - x_owner = s . cell (fractional coordinates of the difference)
-    const double d0 = x[j][0] - x[owner][0], d1 = x[j][1] - x[owner][1], d2 = x[j][2] - x[owner][2];
-    shifts.insert(shifts.end(), {std::round(h_inv[0] * d0 + h_inv[5] * d1 + h_inv[4] * d2),
-                                 std::round(h_inv[1] * d1 + h_inv[3] * d2), std::round(h_inv[2] * d2)});
-    graph->edges.push_back(atom_node[i]);
-    neighbours.push_back(atom_node[owner]);
-  });
-  graph->n_edges = neighbours.size();
-  graph->edges.insert(graph->edges.end(), neighbours.begin(), neighbours.end());
-}
-
-// 'edges gpu': every owned and ghost atom is a node; the GPU kernel finds the edges.
-void PairLMPFlow::build_all_atoms_graph()
-{
-  const int nall = atom->nlocal + atom->nghost;
-  for (int i = 0; i < nall; i++) add_node(i);
-}
-
-/* ---------------------------------------------------------------------- */
-
 void PairLMPFlow::compute(int eflag, int vflag)
 {
   using clock = std::chrono::steady_clock;
@@ -270,48 +181,34 @@ void PairLMPFlow::compute(int eflag, int vflag)
     error->all(FLERR, "Pair style {} gives the global virial only: per-atom stress (compute "
                "stress/atom) is not available", force->pair_style);
 
-  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
-  graph->pos.clear();
-  graph->types.clear();
-  graph->edges.clear();
-  graph->cell_shifts.clear();
-  node_atom.clear();
-  atom_node.assign(nall, -1);
-  // cell rows a, b, c as nequip expects them: (xprd,0,0), (xy,yprd,0), (xz,yz,zprd)
-  const double *h = domain->h;
-  const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
-  std::copy(cell, cell + 9, graph->cell);
-  if (layout == lmpflow::Layout::periodic)
-    build_periodic_graph();
-  else if (gpu_edges)
-    build_all_atoms_graph();
-  else
-    build_ghost_graph();
-  graph->n_nodes = node_atom.size();
-  if (graph->n_nodes == 0 || (gpu_edges && nlocal == 0)) return;    // no atoms of the model's species here
+  graph_builder->build(list, graph);
+  const int n_owned = graph_builder->n_owned();
+  if (n_owned == 0) return;    // no atoms of the model's species here
 
   const auto model_start = clock::now();
   try {
 #ifdef LMPFLOW_CUDA
     if (gpu_edges)
-      model->evaluate_gpu_edges(*graph, nlocal, *result);
+      model->evaluate_gpu_edges(graph, n_owned, result);
     else
 #endif
-      model->evaluate(*graph, *result);
+      model->evaluate(graph, result);
   } catch (const lmpflow::ModelError &e) {
     error->one(FLERR, "{}: {}", force->pair_style, e.what());
   }
   model_seconds += std::chrono::duration<double>(clock::now() - model_start).count();
 
   double **f = atom->f;
+  const int nlocal = atom->nlocal;
+  const std::vector<int> &node_atom = graph_builder->node_atom();
   double energy = 0.0, check = 0.0;
-  for (int k = 0; k < graph->n_nodes; k++) {
+  for (int k = 0; k < graph.n_nodes; k++) {
     const int i = node_atom[k];
-    for (int d = 0; d < 3; d++) f[i][d] += result->forces[3 * k + d];
-    check += result->forces[3 * k] + result->forces[3 * k + 1] + result->forces[3 * k + 2];
+    for (int d = 0; d < 3; d++) f[i][d] += result.forces[3 * k + d];
+    check += result.forces[3 * k] + result.forces[3 * k + 1] + result.forces[3 * k + 2];
     if (i >= nlocal) continue;    // ghost copies: their energy belongs to another rank's owner
-    energy += result->atomic_energy[k];
-    if (eflag_atom) eatom[i] += result->atomic_energy[k];
+    energy += result.atomic_energy[k];
+    if (eflag_atom) eatom[i] += result.atomic_energy[k];
   }
   if (!std::isfinite(energy + check))
     error->one(FLERR, "{}: the model returned NaN or infinite energy/forces at step {}: the "
@@ -320,7 +217,7 @@ void PairLMPFlow::compute(int eflag, int vflag)
                update->ntimestep);
   if (eflag_global) eng_vdwl += energy;
   if (vflag_global) {
-    const double *w = result->virial;
+    const double *w = result.virial;
     virial[0] += w[0];
     virial[1] += w[4];
     virial[2] += w[8];

@@ -17,6 +17,7 @@
 #include <vector>
 
 namespace lmpflow {
+class GraphBuilder;
 class Model;
 }    // namespace lmpflow
 
@@ -38,24 +39,16 @@ class PairLMPFlow : public Pair {
   const lmpflow::Layout layout;     // the graph this style builds (its row of the style table)
   std::string device;
   int threads = 0;
-  bool gpu_edges = false;            // Allegro on CUDA: find edges with lmpflow's GPU cell list
+  bool gpu_edges = false;            // ghost layout on CUDA: find edges with lmpflow's GPU cell list
   std::string model_path;
   std::unique_ptr<lmpflow::Model> model;
+  std::unique_ptr<lmpflow::GraphBuilder> graph_builder;
   std::vector<int> type_map;         // LAMMPS type -> model type index, -1 for NULL
   std::vector<double> model_cutsq;   // (ntypes+1)^2, Å^2, 0 for unmapped pairs
-  std::unique_ptr<lmpflow::Graph> graph;
-  std::unique_ptr<lmpflow::Result> result;
-  std::vector<int> node_atom;        // graph node -> LAMMPS atom index
-  std::vector<int> atom_node;        // LAMMPS atom index -> graph node, -1 if absent
-  std::vector<int> tag_owner;        // atom tag -> owned atom index (periodic layout only)
+  lmpflow::Graph graph;
+  lmpflow::Result result;
   double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
   double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
-
-  template <class Visit> void for_each_model_pair(Visit &&visit);
-  void build_ghost_graph();
-  void build_periodic_graph();
-  void build_all_atoms_graph();
-  int add_node(int i);
 };
 
 // The lmpflow style that builds `layout` (from the style table in lmpflow_plugin.cpp).
