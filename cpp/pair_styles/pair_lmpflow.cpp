@@ -1,8 +1,7 @@
-// lmpflow: LAMMPS pair styles that run nequip-compiled NequIP and Allegro models.
+// lmpflow: LAMMPS pair styles that run ML force fields through a backend on a graph layout.
 #include "pair_lmpflow.h"
 
-#include "lmpflow_model.h"
-
+#include "backends/backend.h"
 #include "graph/graph_builder.h"
 
 #include "atom.h"
@@ -77,25 +76,21 @@ void PairLMPFlow::coeff(int narg, char **arg)
 
   model_path = arg[2];
   try {
-    model = std::make_unique<lmpflow::Model>(model_path, device, threads);
+    backend = lmpflow::open_backend(model_path, device, threads);
   } catch (const lmpflow::ModelError &e) {
     error->all(FLERR, "{}: {}", force->pair_style, e.what());
   }
-  const bool periodic = layout == lmpflow::Layout::periodic;
-  if (model->fixed_layout() && model->needs_cell() != periodic)
-    error->all(FLERR, "Model {} was compiled for {} (nequip-compile --target {}): use pair_style {} "
-               "or recompile it with --target {}", model_path,
-               model->needs_cell() ? "pair_nequip" : "pair_allegro",
-               model->needs_cell() ? "pair_nequip" : "pair_allegro",
-               model->needs_cell() ? "lmpflow/nequip" : "lmpflow/allegro",
-               periodic ? "pair_nequip" : "pair_allegro");
+  const auto &fixed = backend->fixed_layout();
+  if (fixed && *fixed != layout)
+    error->all(FLERR, "Model {} was compiled with {}: use pair_style {} or recompile it with {}", model_path,
+               backend->compile_command(*fixed), lmpflow_style(*fixed), backend->compile_command(layout));
 
   if (!allocated) {
     allocated = 1;
     memory->create(setflag, ntypes + 1, ntypes + 1, "pair:setflag");
     memory->create(cutsq, ntypes + 1, ntypes + 1, "pair:cutsq");
   }
-  const auto &names = model->type_names();
+  const auto &names = backend->type_names();
   const int nt = names.size();
   type_map.assign(ntypes + 1, -1);
   for (int t = 1; t <= ntypes; t++) {
@@ -113,22 +108,21 @@ void PairLMPFlow::coeff(int narg, char **arg)
     for (int j = 1; j <= ntypes; j++) {
       setflag[i][j] = (type_map[i] >= 0 && type_map[j] >= 0) ? 1 : 0;
       if (setflag[i][j]) {
-        const double rc = model->cutoffs()[type_map[i] * nt + type_map[j]];
+        const double rc = backend->cutoffs()[type_map[i] * nt + type_map[j]];
         model_cutsq[i * (ntypes + 1) + j] = rc * rc;
       }
     }
   if (comm->me == 0)
     utils::logmesg(lmp, "{}: model {} ({} {}, r_max {} A, device {}), species {}\n", force->pair_style,
-                   model_path, !model->fixed_layout() ? "TorchScript" : model->needs_cell() ? "NequIP" : "Allegro",
-                   model->dtype(), model->r_max(),
-                   model->device(), utils::join_words(names, " "));
+                   model_path, backend->kind(), backend->dtype(), backend->r_max(), backend->device(),
+                   utils::join_words(names, " "));
 }
 
 /* ---------------------------------------------------------------------- */
 
 void PairLMPFlow::init_style()
 {
-  if (!model) error->all(FLERR, "{} needs a pair_coeff * * <model file> <species...> line", force->pair_style);
+  if (!backend) error->all(FLERR, "{} needs a pair_coeff * * <model file> <species...> line", force->pair_style);
   if (force->newton_pair == 0)
     error->all(FLERR, "Pair style {} requires newton pair on (ghost-atom forces are sent back to their "
                "owners): remove 'newton off' from the input", force->pair_style);
@@ -136,7 +130,7 @@ void PairLMPFlow::init_style()
   if (strcmp(update->unit_style, "metal") != 0)
     error->all(FLERR, "Pair style {} works in eV and Angstrom: use 'units metal' (got units {})",
                force->pair_style, update->unit_style);
-  if (gpu_edges && model->device().rfind("cuda", 0) != 0)
+  if (gpu_edges && backend->device().rfind("cuda", 0) != 0)
     error->all(FLERR, "'edges gpu' needs 'device cuda' in the pair_style line");
   if (gpu_edges)
     for (int t = 1; t <= atom->ntypes; t++)
@@ -187,12 +181,10 @@ void PairLMPFlow::compute(int eflag, int vflag)
 
   const auto model_start = clock::now();
   try {
-#ifdef LMPFLOW_CUDA
     if (gpu_edges)
-      model->evaluate_gpu_edges(graph, n_owned, result);
+      backend->evaluate_device_edges(graph, n_owned, result);
     else
-#endif
-      model->evaluate(graph, result);
+      backend->evaluate(graph, n_owned, result);
   } catch (const lmpflow::ModelError &e) {
     error->one(FLERR, "{}: {}", force->pair_style, e.what());
   }

@@ -1,5 +1,6 @@
 /* -*- c++ -*- ----------------------------------------------------------
-   lmpflow: pair styles for nequip-compiled NequIP and Allegro models.
+   lmpflow: pair styles for ML force fields; each style builds one graph layout (cpp/graph/) and
+   runs the model file's backend (cpp/backends/) on it.
 
    pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N]
    pair_style lmpflow/allegro [device cpu|cuda|cuda:N] [threads N] [edges cpu|gpu]
@@ -17,8 +18,8 @@
 #include <vector>
 
 namespace lmpflow {
+class Backend;
 class GraphBuilder;
-class Model;
 }    // namespace lmpflow
 
 namespace LAMMPS_NS {
@@ -41,7 +42,7 @@ class PairLMPFlow : public Pair {
   int threads = 0;
   bool gpu_edges = false;            // ghost layout on CUDA: find edges with lmpflow's GPU cell list
   std::string model_path;
-  std::unique_ptr<lmpflow::Model> model;
+  std::unique_ptr<lmpflow::Backend> backend;
   std::unique_ptr<lmpflow::GraphBuilder> graph_builder;
   std::vector<int> type_map;         // LAMMPS type -> model type index, -1 for NULL
   std::vector<double> model_cutsq;   // (ntypes+1)^2, Å^2, 0 for unmapped pairs
