@@ -24,14 +24,33 @@ typedef void (*lammpsplugin_regfunc)(lammpsplugin_t *, void *);
 void lammpsplugin_init(void *lmp, void *handle, void *regfunc);
 }
 
-static Pair *create_nequip(LAMMPS *lmp)
+namespace {
+
+template <lmpflow::Layout L> Pair *create(LAMMPS *lmp)
 {
-  return new PairLMPFlowNequip(lmp);
+  return new PairLMPFlow(lmp, L);
 }
 
-static Pair *create_allegro(LAMMPS *lmp)
+// One row per style: its name, the graph layout it builds and what it runs.
+const struct {
+  const char *name;
+  lmpflow::Layout layout;
+  Pair *(*create)(LAMMPS *);
+  const char *info;
+} kStyles[] = {
+    {"lmpflow/nequip", lmpflow::Layout::periodic, &create<lmpflow::Layout::periodic>,
+     "lmpflow pair style for message-passing NequIP models (nequip-compile --target pair_nequip)"},
+    {"lmpflow/allegro", lmpflow::Layout::ghost, &create<lmpflow::Layout::ghost>,
+     "lmpflow pair style for strictly local Allegro models (nequip-compile --target pair_allegro)"},
+};
+
+}    // namespace
+
+const char *LAMMPS_NS::lmpflow_style(lmpflow::Layout layout)
 {
-  return new PairLMPFlowAllegro(lmp);
+  for (const auto &style : kStyles)
+    if (style.layout == layout) return style.name;
+  return "lmpflow/*";
 }
 
 extern "C" LMPFLOW_EXPORT void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
@@ -43,14 +62,10 @@ extern "C" LMPFLOW_EXPORT void lammpsplugin_init(void *lmp, void *handle, void *
   plugin.style = "pair";
   plugin.author = "lmpflow developers";
   plugin.handle = handle;
-
-  plugin.name = "lmpflow/nequip";
-  plugin.info = "lmpflow pair style for message-passing NequIP models (nequip-compile --target pair_nequip)";
-  plugin.creator.v1 = (lammpsplugin_factory1 *) &create_nequip;
-  (*reg)(&plugin, lmp);
-
-  plugin.name = "lmpflow/allegro";
-  plugin.info = "lmpflow pair style for strictly local Allegro models (nequip-compile --target pair_allegro)";
-  plugin.creator.v1 = (lammpsplugin_factory1 *) &create_allegro;
-  (*reg)(&plugin, lmp);
+  for (const auto &style : kStyles) {
+    plugin.name = style.name;
+    plugin.info = style.info;
+    plugin.creator.v1 = (lammpsplugin_factory1 *) style.create;
+    (*reg)(&plugin, lmp);
+  }
 }

@@ -1,15 +1,14 @@
-// lmpflow: LAMMPS pair styles that run nequip-compiled NequIP and Allegro models.
+// lmpflow: LAMMPS pair styles that run ML force fields through a backend on a graph layout.
 #include "pair_lmpflow.h"
 
-#include "lmpflow_model.h"
+#include "backends/backend.h"
+#include "graph/graph_builder.h"
 
 #include "atom.h"
 #include "comm.h"
-#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
-#include "neigh_list.h"
 #include "neighbor.h"
 #include "update.h"
 #include "utils.h"
@@ -20,8 +19,7 @@
 
 using namespace LAMMPS_NS;
 
-PairLMPFlow::PairLMPFlow(LAMMPS *lmp, bool mp) :
-    Pair(lmp), message_passing(mp), graph(new lmpflow::Graph), result(new lmpflow::Result)
+PairLMPFlow::PairLMPFlow(LAMMPS *lmp, lmpflow::Layout layout) : Pair(lmp), layout(layout)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -59,8 +57,9 @@ void PairLMPFlow::settings(int narg, char **arg)
   if (gpu_edges)
     error->all(FLERR, "'edges gpu' needs lmpflow built with CUDA kernels: reinstall with LMPFLOW_CUDA=ON");
 #endif
-  if (gpu_edges && message_passing)
-    error->all(FLERR, "'edges gpu' is for pair_style lmpflow/allegro (owned + ghost atom graphs)");
+  if (gpu_edges && layout != lmpflow::Layout::ghost)
+    error->all(FLERR, "'edges gpu' is for pair_style {} (owned + ghost atom graphs)",
+               lmpflow_style(lmpflow::Layout::ghost));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -77,24 +76,21 @@ void PairLMPFlow::coeff(int narg, char **arg)
 
   model_path = arg[2];
   try {
-    model = std::make_unique<lmpflow::Model>(model_path, device, threads);
+    backend = lmpflow::open_backend(model_path, device, threads);
   } catch (const lmpflow::ModelError &e) {
     error->all(FLERR, "{}: {}", force->pair_style, e.what());
   }
-  if (model->fixed_layout() && model->needs_cell() != message_passing)
-    error->all(FLERR, "Model {} was compiled for {} (nequip-compile --target {}): use pair_style {} "
-               "or recompile it with --target {}", model_path,
-               model->needs_cell() ? "pair_nequip" : "pair_allegro",
-               model->needs_cell() ? "pair_nequip" : "pair_allegro",
-               model->needs_cell() ? "lmpflow/nequip" : "lmpflow/allegro",
-               message_passing ? "pair_nequip" : "pair_allegro");
+  const auto &fixed = backend->fixed_layout();
+  if (fixed && *fixed != layout)
+    error->all(FLERR, "Model {} was compiled with {}: use pair_style {} or recompile it with {}", model_path,
+               backend->compile_command(*fixed), lmpflow_style(*fixed), backend->compile_command(layout));
 
   if (!allocated) {
     allocated = 1;
     memory->create(setflag, ntypes + 1, ntypes + 1, "pair:setflag");
     memory->create(cutsq, ntypes + 1, ntypes + 1, "pair:cutsq");
   }
-  const auto &names = model->type_names();
+  const auto &names = backend->type_names();
   const int nt = names.size();
   type_map.assign(ntypes + 1, -1);
   for (int t = 1; t <= ntypes; t++) {
@@ -112,22 +108,21 @@ void PairLMPFlow::coeff(int narg, char **arg)
     for (int j = 1; j <= ntypes; j++) {
       setflag[i][j] = (type_map[i] >= 0 && type_map[j] >= 0) ? 1 : 0;
       if (setflag[i][j]) {
-        const double rc = model->cutoffs()[type_map[i] * nt + type_map[j]];
+        const double rc = backend->cutoffs()[type_map[i] * nt + type_map[j]];
         model_cutsq[i * (ntypes + 1) + j] = rc * rc;
       }
     }
   if (comm->me == 0)
     utils::logmesg(lmp, "{}: model {} ({} {}, r_max {} A, device {}), species {}\n", force->pair_style,
-                   model_path, !model->fixed_layout() ? "TorchScript" : model->needs_cell() ? "NequIP" : "Allegro",
-                   model->dtype(), model->r_max(),
-                   model->device(), utils::join_words(names, " "));
+                   model_path, backend->kind(), backend->dtype(), backend->r_max(), backend->device(),
+                   utils::join_words(names, " "));
 }
 
 /* ---------------------------------------------------------------------- */
 
 void PairLMPFlow::init_style()
 {
-  if (!model) error->all(FLERR, "{} needs a pair_coeff * * <model file> <species...> line", force->pair_style);
+  if (!backend) error->all(FLERR, "{} needs a pair_coeff * * <model file> <species...> line", force->pair_style);
   if (force->newton_pair == 0)
     error->all(FLERR, "Pair style {} requires newton pair on (ghost-atom forces are sent back to their "
                "owners): remove 'newton off' from the input", force->pair_style);
@@ -135,17 +130,18 @@ void PairLMPFlow::init_style()
   if (strcmp(update->unit_style, "metal") != 0)
     error->all(FLERR, "Pair style {} works in eV and Angstrom: use 'units metal' (got units {})",
                force->pair_style, update->unit_style);
-  if (gpu_edges && model->device().rfind("cuda", 0) != 0)
+  if (gpu_edges && backend->device().rfind("cuda", 0) != 0)
     error->all(FLERR, "'edges gpu' needs 'device cuda' in the pair_style line");
   if (gpu_edges)
     for (int t = 1; t <= atom->ntypes; t++)
       if (type_map[t] < 0) error->all(FLERR, "'edges gpu' needs every LAMMPS type mapped to a model species (no NULL)");
-  if (message_passing && comm->nprocs > 1)
-    error->all(FLERR, "Pair style lmpflow/nequip runs message-passing NequIP models on one MPI rank "
+  if (layout == lmpflow::Layout::periodic && comm->nprocs > 1)
+    error->all(FLERR, "Pair style {} runs message-passing NequIP models on one MPI rank "
                "only (their receptive field spans several cutoffs, beyond one rank's ghost shell): run "
                "with a single rank (use threads or a GPU for speed), or use an Allegro model with "
-               "pair_style lmpflow/allegro for multi-rank runs");
+               "pair_style lmpflow/allegro for multi-rank runs", force->pair_style);
   neighbor->add_request(this, NeighConst::REQ_FULL);
+  graph_builder = lmpflow::make_graph_builder(layout, gpu_edges, lmp, type_map, model_cutsq);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -170,95 +166,6 @@ void *PairLMPFlow::extract(const char *name, int &dim)
 
 /* ---------------------------------------------------------------------- */
 
-int PairLMPFlow::add_node(int i)
-{
-  if (atom_node[i] >= 0) return atom_node[i];
-  const int k = node_atom.size();
-  atom_node[i] = k;
-  node_atom.push_back(i);
-  const double *xi = atom->x[i];
-  graph->pos.insert(graph->pos.end(), {xi[0], xi[1], xi[2]});
-  graph->types.push_back(type_map[atom->type[i]]);
-  return k;
-}
-
-// Calls visit(i, j) for every owned centre i and neighbour j (owned or ghost) of mapped types closer
-// than the model's cutoff for their type pair (the list also holds pairs out to cutoff + skin).
-template <class Visit> void PairLMPFlow::for_each_model_pair(Visit &&visit)
-{
-  double **x = atom->x;
-  const int *type = atom->type;
-  const int ncols = atom->ntypes + 1;
-  for (int ii = 0; ii < list->inum; ii++) {
-    const int i = list->ilist[ii];
-    if (type_map[type[i]] < 0) continue;
-    const int *jlist = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      if (type_map[type[j]] < 0) continue;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < model_cutsq[type[i] * ncols + type[j]]) visit(i, j);
-    }
-  }
-}
-
-// Allegro: owned atoms are the centres; ghost neighbours become extra nodes whose forces LAMMPS
-// sends back to their owners (newton on).
-void PairLMPFlow::build_ghost_graph()
-{
-  for (int ii = 0; ii < list->inum; ii++)
-    if (type_map[atom->type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
-  std::vector<int64_t> neighbours;
-  for_each_model_pair([&](int i, int j) {
-    graph->edges.push_back(atom_node[i]);
-    neighbours.push_back(add_node(j));
-  });
-  graph->n_edges = neighbours.size();
-  graph->edges.insert(graph->edges.end(), neighbours.begin(), neighbours.end());
-}
-
-// NequIP: only owned atoms are nodes; a ghost neighbour is its owner plus an integer cell shift,
-// so the graph is the exact periodic system and message passing reaches every image correctly.
-void PairLMPFlow::build_periodic_graph()
-{
-  double **x = atom->x;
-  const tagint *tag = atom->tag;
-  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
-  const double *h_inv = domain->h_inv;
-
-  tagint maxtag = 0;
-  for (int i = 0; i < nall; i++) maxtag = std::max(maxtag, tag[i]);
-  tag_owner.assign(maxtag + 1, -1);
-  for (int i = 0; i < nlocal; i++) tag_owner[tag[i]] = i;
-
-  for (int ii = 0; ii < list->inum; ii++)
-    if (type_map[atom->type[list->ilist[ii]]] >= 0) add_node(list->ilist[ii]);
-
-  std::vector<int64_t> neighbours;
-  std::vector<double> &shifts = graph->cell_shifts;
-  for_each_model_pair([&](int i, int j) {
-    const int owner = j < nlocal ? j : tag_owner[tag[j]];
-    if (owner < 0) error->one(FLERR, "lmpflow/nequip: ghost atom {} has no owned copy", tag[j]);
-    // image shift s solves x_j - x_owner = s . cell (fractional coordinates of the difference)
-    const double d0 = x[j][0] - x[owner][0], d1 = x[j][1] - x[owner][1], d2 = x[j][2] - x[owner][2];
-    shifts.insert(shifts.end(), {std::round(h_inv[0] * d0 + h_inv[5] * d1 + h_inv[4] * d2),
-                                 std::round(h_inv[1] * d1 + h_inv[3] * d2), std::round(h_inv[2] * d2)});
-    graph->edges.push_back(atom_node[i]);
-    neighbours.push_back(atom_node[owner]);
-  });
-  graph->n_edges = neighbours.size();
-  graph->edges.insert(graph->edges.end(), neighbours.begin(), neighbours.end());
-}
-
-// 'edges gpu': every owned and ghost atom is a node; the GPU kernel finds the edges.
-void PairLMPFlow::build_all_atoms_graph()
-{
-  const int nall = atom->nlocal + atom->nghost;
-  for (int i = 0; i < nall; i++) add_node(i);
-}
-
-/* ---------------------------------------------------------------------- */
-
 void PairLMPFlow::compute(int eflag, int vflag)
 {
   using clock = std::chrono::steady_clock;
@@ -268,48 +175,32 @@ void PairLMPFlow::compute(int eflag, int vflag)
     error->all(FLERR, "Pair style {} gives the global virial only: per-atom stress (compute "
                "stress/atom) is not available", force->pair_style);
 
-  const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
-  graph->pos.clear();
-  graph->types.clear();
-  graph->edges.clear();
-  graph->cell_shifts.clear();
-  node_atom.clear();
-  atom_node.assign(nall, -1);
-  // cell rows a, b, c as nequip expects them: (xprd,0,0), (xy,yprd,0), (xz,yz,zprd)
-  const double *h = domain->h;
-  const double cell[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
-  std::copy(cell, cell + 9, graph->cell);
-  if (message_passing)
-    build_periodic_graph();
-  else if (gpu_edges)
-    build_all_atoms_graph();
-  else
-    build_ghost_graph();
-  graph->n_nodes = node_atom.size();
-  if (graph->n_nodes == 0 || (gpu_edges && nlocal == 0)) return;    // no atoms of the model's species here
+  graph_builder->build(list, graph);
+  const int n_owned = graph_builder->n_owned();
+  if (n_owned == 0) return;    // no atoms of the model's species here
 
   const auto model_start = clock::now();
   try {
-#ifdef LMPFLOW_CUDA
     if (gpu_edges)
-      model->evaluate_gpu_edges(*graph, nlocal, *result);
+      backend->evaluate_device_edges(graph, n_owned, result);
     else
-#endif
-      model->evaluate(*graph, *result);
+      backend->evaluate(graph, n_owned, result);
   } catch (const lmpflow::ModelError &e) {
     error->one(FLERR, "{}: {}", force->pair_style, e.what());
   }
   model_seconds += std::chrono::duration<double>(clock::now() - model_start).count();
 
   double **f = atom->f;
+  const int nlocal = atom->nlocal;
+  const std::vector<int> &node_atom = graph_builder->node_atom();
   double energy = 0.0, check = 0.0;
-  for (int k = 0; k < graph->n_nodes; k++) {
+  for (int k = 0; k < graph.n_nodes; k++) {
     const int i = node_atom[k];
-    for (int d = 0; d < 3; d++) f[i][d] += result->forces[3 * k + d];
-    check += result->forces[3 * k] + result->forces[3 * k + 1] + result->forces[3 * k + 2];
+    for (int d = 0; d < 3; d++) f[i][d] += result.forces[3 * k + d];
+    check += result.forces[3 * k] + result.forces[3 * k + 1] + result.forces[3 * k + 2];
     if (i >= nlocal) continue;    // ghost copies: their energy belongs to another rank's owner
-    energy += result->atomic_energy[k];
-    if (eflag_atom) eatom[i] += result->atomic_energy[k];
+    energy += result.atomic_energy[k];
+    if (eflag_atom) eatom[i] += result.atomic_energy[k];
   }
   if (!std::isfinite(energy + check))
     error->one(FLERR, "{}: the model returned NaN or infinite energy/forces at step {}: the "
@@ -318,7 +209,7 @@ void PairLMPFlow::compute(int eflag, int vflag)
                update->ntimestep);
   if (eflag_global) eng_vdwl += energy;
   if (vflag_global) {
-    const double *w = result->virial;
+    const double *w = result.virial;
     virial[0] += w[0];
     virial[1] += w[4];
     virial[2] += w[8];

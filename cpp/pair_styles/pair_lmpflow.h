@@ -1,5 +1,6 @@
 /* -*- c++ -*- ----------------------------------------------------------
-   lmpflow: pair styles for nequip-compiled NequIP and Allegro models.
+   lmpflow: pair styles for ML force fields; each style builds one graph layout (cpp/graph/) and
+   runs the model file's backend (cpp/backends/) on it.
 
    pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N]
    pair_style lmpflow/allegro [device cpu|cuda|cuda:N] [threads N] [edges cpu|gpu]
@@ -10,23 +11,22 @@
 
 #include "pair.h"
 
+#include "graph/graph.h"
+
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace lmpflow {
-class Model;
-struct Graph;
-struct Result;
+class Backend;
+class GraphBuilder;
 }    // namespace lmpflow
 
 namespace LAMMPS_NS {
 
 class PairLMPFlow : public Pair {
  public:
-  // message_passing: NequIP models see a periodic graph of the owned atoms (cell + integer image
-  // shifts, one MPI rank); Allegro models see owned + ghost atoms (strictly local, any rank count).
-  PairLMPFlow(class LAMMPS *, bool message_passing);
+  PairLMPFlow(class LAMMPS *, lmpflow::Layout layout);
   ~PairLMPFlow() override;
 
   void compute(int, int) override;
@@ -37,38 +37,23 @@ class PairLMPFlow : public Pair {
   void *extract(const char *, int &) override;
 
  protected:
-  const bool message_passing;
+  const lmpflow::Layout layout;     // the graph this style builds (its row of the style table)
   std::string device;
   int threads = 0;
-  bool gpu_edges = false;            // Allegro on CUDA: find edges with lmpflow's GPU cell list
+  bool gpu_edges = false;            // ghost layout on CUDA: find edges with lmpflow's GPU cell list
   std::string model_path;
-  std::unique_ptr<lmpflow::Model> model;
+  std::unique_ptr<lmpflow::Backend> backend;
+  std::unique_ptr<lmpflow::GraphBuilder> graph_builder;
   std::vector<int> type_map;         // LAMMPS type -> model type index, -1 for NULL
   std::vector<double> model_cutsq;   // (ntypes+1)^2, Å^2, 0 for unmapped pairs
-  std::unique_ptr<lmpflow::Graph> graph;
-  std::unique_ptr<lmpflow::Result> result;
-  std::vector<int> node_atom;        // graph node -> LAMMPS atom index
-  std::vector<int> atom_node;        // LAMMPS atom index -> graph node, -1 if absent
-  std::vector<int> tag_owner;        // atom tag -> owned atom index (message passing only)
+  lmpflow::Graph graph;
+  lmpflow::Result result;
   double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
   double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
-
-  template <class Visit> void for_each_model_pair(Visit &&visit);
-  void build_ghost_graph();
-  void build_periodic_graph();
-  void build_all_atoms_graph();
-  int add_node(int i);
 };
 
-class PairLMPFlowNequip : public PairLMPFlow {
- public:
-  PairLMPFlowNequip(class LAMMPS *lmp) : PairLMPFlow(lmp, true) {}
-};
-
-class PairLMPFlowAllegro : public PairLMPFlow {
- public:
-  PairLMPFlowAllegro(class LAMMPS *lmp) : PairLMPFlow(lmp, false) {}
-};
+// The lmpflow style that builds `layout` (from the style table in lmpflow_plugin.cpp).
+const char *lmpflow_style(lmpflow::Layout layout);
 
 }    // namespace LAMMPS_NS
 

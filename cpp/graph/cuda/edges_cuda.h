@@ -1,4 +1,4 @@
-// lmpflow: GPU edge-list construction for the Allegro graph layout (owned + ghost atoms).
+// lmpflow: GPU edge-list construction for the ghost graph layout (owned + ghost atoms, Allegro).
 // Plain C++ interface over raw device pointers, so no torch header is ever compiled by nvcc.
 #ifndef LMPFLOW_EDGES_CUDA_H
 #define LMPFLOW_EDGES_CUDA_H

@@ -1,12 +1,12 @@
-// lmpflow: loading and running nequip-compiled models with libtorch.
-#include "lmpflow_model.h"
+// lmpflow: the nequip backend, loading and running nequip-compiled models with libtorch.
+#include "backends/nequip/nequip_backend.h"
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #ifdef LMPFLOW_CUDA
-#include "cuda/edges_cuda.h"
+#include "graph/cuda/edges_cuda.h"
 
 #include <cuda_runtime_api.h>
 #endif
@@ -77,21 +77,32 @@ void keep_freed_memory_for_reuse()
 #endif
 }
 
-}    // namespace
+class NequipBackend : public Backend {
+ public:
+  NequipBackend(const std::string &path, const std::string &device, int threads);
 
-struct Model::Impl {
+  void evaluate(const Graph &graph, int64_t n_owned, Result &result) override;
+#ifdef LMPFLOW_CUDA
+  void evaluate_device_edges(const Graph &graph, int64_t n_owned, Result &result) override;
+#endif
+  std::string compile_command(Layout layout) const override;
+
+ private:
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
   torch::jit::Module script;
   bool is_aoti = false;
+  bool with_cell = false;    // cell and edge_cell_shift inputs: pair_nequip target and TorchScript
   Staging staging{torch::Device(torch::kCPU)};
   std::vector<std::string> inputs, outputs;
 #ifdef LMPFLOW_CUDA
   std::unique_ptr<cuda::EdgeBuilder> edge_builder;
 #endif
+
+  void read_metadata(const std::string &path);
   void run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r);
 };
 
-Model::Model(const std::string &path, const std::string &device, int threads) : impl_(new Impl)
+NequipBackend::NequipBackend(const std::string &path, const std::string &device, int threads)
 {
   {
     std::ifstream probe(path, std::ios::binary);
@@ -108,11 +119,7 @@ Model::Model(const std::string &path, const std::string &device, int threads) : 
   if (threads > 0) at::set_num_threads(threads);
   keep_freed_memory_for_reuse();
 
-  impl_->is_aoti = ends_with(path, ".pt2");
-  if (!impl_->is_aoti && !ends_with(path, ".pth"))
-    throw ModelError("model file '" + path +
-                     "' must end in .nequip.pt2 (nequip-compile --mode aotinductor) or .nequip.pth "
-                     "(nequip-compile --mode torchscript)");
+  is_aoti = ends_with(path, ".pt2");
 
   read_metadata(path);
 
@@ -129,19 +136,19 @@ Model::Model(const std::string &path, const std::string &device, int threads) : 
     throw ModelError("device '" + device_ +
                      "' requested but this libtorch has no usable CUDA device: use 'device cpu' or "
                      "build lmpflow against a CUDA-enabled torch on a GPU node");
-  if (impl_->is_aoti && !compiled_for.empty() && torch::Device(compiled_for).type() != dev.type())
+  if (is_aoti && !compiled_for.empty() && torch::Device(compiled_for).type() != dev.type())
     throw ModelError("model '" + path + "' was compiled for " + compiled_for + " but device " +
                      device_ + " was requested: recompile with nequip-compile --device " +
                      std::string(dev.is_cuda() ? "cuda" : "cpu") + " or change the device keyword");
-  impl_->staging.device = dev;
+  staging.device = dev;
 
   try {
-    if (impl_->is_aoti) {
-      impl_->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+    if (is_aoti) {
+      aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
           path, "model", false, 1, dev.is_cuda() ? dev.index() : -1);
     } else {
-      impl_->script = torch::jit::load(path, dev);
-      impl_->script.eval();
+      script = torch::jit::load(path, dev);
+      script.eval();
     }
   } catch (const std::exception &e) {
     throw ModelError("failed to load model '" + path + "' (corrupt file, or compiled by an "
@@ -150,12 +157,10 @@ Model::Model(const std::string &path, const std::string &device, int threads) : 
   }
 }
 
-Model::~Model() = default;
-
-void Model::read_metadata(const std::string &path)
+void NequipBackend::read_metadata(const std::string &path)
 {
   try {
-    if (impl_->is_aoti) {
+    if (is_aoti) {
       for (auto &kv : torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model"))
         metadata_[kv.first] = kv.second;
     } else {
@@ -194,23 +199,30 @@ void Model::read_metadata(const std::string &path)
                        std::to_string(nt * nt));
     for (size_t k = 0; k < words.size(); k++) cutoffs_[k] = std::stod(words[k]);
   }
-  if (impl_->is_aoti) {
-    impl_->inputs = split(metadata_["nequip_aoti_inputs"]);
-    impl_->outputs = split(metadata_["nequip_aoti_outputs"]);
+  if (is_aoti) {
+    inputs = split(metadata_["nequip_aoti_inputs"]);
+    outputs = split(metadata_["nequip_aoti_outputs"]);
     for (const char *need : {"atomic_energy", "forces", "virial"})
-      if (std::find(impl_->outputs.begin(), impl_->outputs.end(), need) == impl_->outputs.end())
+      if (std::find(outputs.begin(), outputs.end(), need) == outputs.end())
         throw ModelError("model '" + path + "' does not output '" + need +
                          "': compile it with nequip-compile --target pair_nequip or --target pair_allegro");
-    needs_cell_ = std::find(impl_->inputs.begin(), impl_->inputs.end(), "cell") != impl_->inputs.end();
+    with_cell = std::find(inputs.begin(), inputs.end(), "cell") != inputs.end();
+    fixed_layout_ = with_cell ? Layout::periodic : Layout::ghost;
+    kind_ = with_cell ? "NequIP" : "Allegro";
   } else {
-    // TorchScript models take a dict; the graph layout is chosen by the pair style.
-    needs_cell_ = false;
+    // TorchScript models take a dict and accept either layout (cell shifts are zero in the ghost one).
+    with_cell = true;
+    kind_ = "TorchScript";
   }
 }
 
-bool Model::fixed_layout() const { return impl_->is_aoti; }
+std::string NequipBackend::compile_command(Layout layout) const
+{
+  return std::string("nequip-compile --target ") + (layout == Layout::periodic ? "pair_nequip" : "pair_allegro");
+}
 
-void Model::evaluate(const Graph &g, Result &r)
+// n_owned is not needed: the pair styles sum the energies of owned nodes themselves.
+void NequipBackend::evaluate(const Graph &g, int64_t, Result &r)
 {
   // AOTInductor exports need at least 2 nodes and 2 edges: pad with two dummy atoms far away,
   // joined by edges longer than the cutoff, whose energy and forces are then dropped.
@@ -242,29 +254,27 @@ void Model::evaluate(const Graph &g, Result &r)
     throw ModelError("internal error: inconsistent graph buffers");
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  auto &st = impl_->staging;
   // from_blob does not copy: the graph's vectors are the host buffers.
   std::map<std::string, torch::Tensor> in;
-  in["pos"] = st.put("pos", torch::from_blob(const_cast<double *>(graph->pos.data()), {n, 3}, f64));
+  in["pos"] = staging.put("pos", torch::from_blob(const_cast<double *>(graph->pos.data()), {n, 3}, f64));
   in["atom_types"] =
-      st.put("atom_types", torch::from_blob(const_cast<int64_t *>(graph->types.data()), {n}, i64));
+      staging.put("atom_types", torch::from_blob(const_cast<int64_t *>(graph->types.data()), {n}, i64));
   // edge_index (2, E) is staged flat, so the persistent device buffer stays contiguous
   in["edge_index"] =
-      st.put("edge_index", torch::from_blob(const_cast<int64_t *>(graph->edges.data()), {2 * e}, i64)).view({2, e});
-  const bool with_cell = needs_cell_ || !impl_->is_aoti;
+      staging.put("edge_index", torch::from_blob(const_cast<int64_t *>(graph->edges.data()), {2 * e}, i64)).view({2, e});
   if (with_cell) {
-    in["cell"] = st.put("cell", torch::from_blob(const_cast<double *>(graph->cell), {1, 3, 3}, f64));
+    in["cell"] = staging.put("cell", torch::from_blob(const_cast<double *>(graph->cell), {1, 3, 3}, f64));
     // a graph of owned + ghost atoms has explicit images: all shifts are zero
     auto shifts = graph->cell_shifts.empty()
         ? torch::zeros({e, 3}, f64)
         : torch::from_blob(const_cast<double *>(graph->cell_shifts.data()), {e, 3}, f64);
-    in["edge_cell_shift"] = st.put("edge_cell_shift", shifts);
+    in["edge_cell_shift"] = staging.put("edge_cell_shift", shifts);
   }
 
-  impl_->run(in, g.n_nodes, r);
+  run(in, g.n_nodes, r);
 }
 
-void Model::Impl::run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r)
+void NequipBackend::run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r)
 {
   torch::Tensor energy, forces, virial;
   try {
@@ -307,17 +317,16 @@ void Model::Impl::run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes,
 }
 
 #ifdef LMPFLOW_CUDA
-void Model::evaluate_gpu_edges(const Graph &g, int n_centres, Result &r)
+void NequipBackend::evaluate_device_edges(const Graph &g, int64_t n_owned, Result &r)
 {
-  auto &st = impl_->staging;
-  if (!st.device.is_cuda()) throw ModelError("'edges gpu' needs 'device cuda'");
-  if (!impl_->edge_builder) impl_->edge_builder = std::make_unique<cuda::EdgeBuilder>();
+  if (!staging.device.is_cuda()) throw ModelError("'edges gpu' needs 'device cuda'");
+  if (!edge_builder) edge_builder = std::make_unique<cuda::EdgeBuilder>();
   const int64_t n = g.n_nodes;
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   std::map<std::string, torch::Tensor> in;
-  in["pos"] = st.put("pos", torch::from_blob(const_cast<double *>(g.pos.data()), {n, 3}, f64));
-  in["atom_types"] = st.put("atom_types", torch::from_blob(const_cast<int64_t *>(g.types.data()), {n}, i64));
+  in["pos"] = staging.put("pos", torch::from_blob(const_cast<double *>(g.pos.data()), {n, 3}, f64));
+  in["atom_types"] = staging.put("atom_types", torch::from_blob(const_cast<int64_t *>(g.types.data()), {n}, i64));
   double lo[3], hi[3];
   for (int d = 0; d < 3; d++) {
     lo[d] = hi[d] = g.pos[d];
@@ -330,22 +339,29 @@ void Model::evaluate_gpu_edges(const Graph &g, int n_centres, Result &r)
   void *stream = nullptr;
   int64_t e = 0;
   try {
-    e = impl_->edge_builder->build(in["pos"].data_ptr<double>(), in["atom_types"].data_ptr<int64_t>(), n_centres, n,
-                                   lo, hi, cutsq.data(), type_names_.size(), max_cut, stream);
+    e = edge_builder->build(in["pos"].data_ptr<double>(), in["atom_types"].data_ptr<int64_t>(), n_owned, n, lo,
+                            hi, cutsq.data(), type_names_.size(), max_cut, stream);
   } catch (const std::exception &ex) {
     throw ModelError(ex.what());
   }
   if (e < 2) {    // too small for the exported shapes: take the padded CPU-built path
     Graph host = g;
     std::vector<int64_t> edges(2 * e);
-    if (e) cudaMemcpy(edges.data(), impl_->edge_builder->edges(), sizeof(int64_t) * 2 * e, cudaMemcpyDeviceToHost);
+    if (e) cudaMemcpy(edges.data(), edge_builder->edges(), sizeof(int64_t) * 2 * e, cudaMemcpyDeviceToHost);
     host.edges = edges;
     host.n_edges = e;
-    return evaluate(host, r);
+    return evaluate(host, n_owned, r);
   }
-  in["edge_index"] = torch::from_blob(const_cast<int64_t *>(impl_->edge_builder->edges()), {2, e}, i64.device(st.device));
-  impl_->run(in, n, r);
+  in["edge_index"] = torch::from_blob(const_cast<int64_t *>(edge_builder->edges()), {2, e}, i64.device(staging.device));
+  run(in, n, r);
 }
 #endif
+
+}    // namespace
+
+std::unique_ptr<Backend> open_nequip(const std::string &path, const std::string &device, int threads)
+{
+  return std::make_unique<NequipBackend>(path, device, threads);
+}
 
 }    // namespace lmpflow
