@@ -22,7 +22,7 @@ _API = {
     "inputs": ["Potential", "RunSettings", "write_data", "write_run_inputs"],
     "run": ["run_md", "analyse_run", "save_msd", "load_msd", "LammpsError", "SimulationBlewUp"],
     "sweep": ["run_sweep", "analyse_sweep", "run_demo"],
-    "dump": ["Trajectory", "read_dump", "write_dump", "DumpFormatError"],
+    "trajectory": ["Trajectory", "read_dump", "write_dump", "DumpFormatError"],
     "transport": ["msd", "combine_msd", "fit_window", "diffusion_coefficient", "conductivity_nernst_einstein", "conductivity_from_msd",
                   "haven_ratio", "combine_trajectories", "trajectories_needed", "convergence_vs_trajectories",
                   "convergence_vs_length"],

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import stats
 
-from .dump import Trajectory
+from .trajectory import Trajectory
 
 __all__ = [
     "A2_PER_PS_TO_CM2_PER_S",
