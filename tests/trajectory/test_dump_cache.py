@@ -3,7 +3,6 @@
 import gzip
 
 import numpy as np
-import pytest
 
 from dump_cases import ELEMENTS, ORTHO, walk
 from lmpflow.trajectory import read_dump, write_dump

@@ -148,3 +148,37 @@ def test_block_sizes_and_background_parsing_agree(tmp_path, block_bytes):
     np.testing.assert_array_equal(tr.timesteps, ref.timesteps)
     np.testing.assert_allclose(tr.positions, truth, atol=1e-8)
     assert tr.elements.tolist() == ELEMENTS
+
+
+def test_restart_repeat_of_a_frame_is_dropped_with_a_warning(tmp_path):
+    # A run continued from a restart file dumps its first step again: TIMESTEP 100 twice.
+    truth = walk(n_frames=40)
+    steps = np.arange(40) * 10
+    dup = np.insert(np.arange(40), 11, 10)  # frame 10 (timestep 100) written twice
+    p = write_dump(tmp_path / "d", truth[dup], ORTHO, elements=ELEMENTS, timesteps=steps[dup])
+    with pytest.warns(UserWarning, match=r"dropped 1 frame.*frame 11 \(timestep 100\).*restart"):
+        tr = read_dump(p, cache=False)
+    np.testing.assert_array_equal(tr.timesteps, steps)
+    np.testing.assert_allclose(tr.positions, truth, atol=1e-8)
+    assert tr.frame_interval_steps() == 10
+    # Later errors name the frame as counted in the file, repeats included.
+    frames = p.read_text().split("ITEM: TIMESTEP")
+    frames[21] = frames[21].replace("\n12 4 Cl", "\n12 3 Cl")  # file frame 20
+    p.write_text("ITEM: TIMESTEP".join(frames))
+    with pytest.raises(DumpFormatError, match="frame 20, timestep 190"):
+        read_dump(p, cache=False)
+
+
+@pytest.mark.parametrize("block_bytes", [300, 600, 1 << 20])
+def test_many_restart_repeats_across_chunks(tmp_path, block_bytes):
+    # Chunks that hold only a repeat (nothing to parse) while others are parsed in the
+    # background: no read buffer may be refilled before its parse is done.
+    truth = walk(n_frames=400)
+    steps = np.arange(400) * 10
+    dup = np.sort(np.concatenate([np.arange(400), np.arange(5, 400, 7)]))
+    p = write_dump(tmp_path / "d", truth[dup], ORTHO, elements=ELEMENTS, timesteps=steps[dup],
+                   shuffle=True)
+    with pytest.warns(UserWarning, match=r"dropped 57 frame\(s\).*and 52 more"):
+        tr = read_dump(p, cache=False, block_bytes=block_bytes)
+    np.testing.assert_array_equal(tr.timesteps, steps)
+    np.testing.assert_allclose(tr.positions, truth, atol=1e-8)

@@ -24,7 +24,8 @@ class AtomIndex:
             raise DumpFormatError(f"{path}: duplicate atom ids in the first frame")
         self.types: np.ndarray | None = None  # per atom, sorted by id (as parsed: float64)
 
-    def order(self, ids: np.ndarray, frames: np.ndarray, timesteps: np.ndarray) -> np.ndarray | None:
+    def order(self, ids: np.ndarray, frames: np.ndarray,
+              timesteps: np.ndarray) -> np.ndarray | None:
         """Flat row order that sorts the (frames·atoms) rows by id within each frame;
         None when they already are (serial LAMMPS runs write atoms in id order)."""
         nf, na = len(frames), self.ids.size

@@ -128,6 +128,7 @@ def layout_from_first_frame(columns: list[str], n_atoms: int, first_line: bytes,
     usecols = sorted({columns.index(c) for cs in wanted.values() for c in cs})
     pos = {k: [usecols.index(columns.index(c)) for c in cs] for k, cs in wanted.items()}
     # LAMMPS separates fields by one space; user formats such as %20.15g pad with more.
-    single = not (first_line.startswith((b" ", b"\t")) or b"  " in first_line or b"\t" in first_line)
+    single = not (first_line.startswith((b" ", b"\t")) or b"  " in first_line
+                  or b"\t" in first_line)
     return Layout(columns, n_atoms, usecols, pos, scaled, unwrapped, use_images,
                   " " if single else r"\s+", atoms_header, n_atoms * 2 * len(columns))

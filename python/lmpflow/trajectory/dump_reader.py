@@ -26,6 +26,7 @@ from .trajectory import DumpFormatError, Trajectory
 from .unwrap import Unwrapper
 
 _BLOCK_BYTES = 32 * 1024 * 1024  # bytes of text parsed per chunk (bounded memory)
+_GZIP_RATIO = 3  # typical text / gzip size of a dump: a first guess of the frame count only
 
 
 class DumpReader:
@@ -37,8 +38,9 @@ class DumpReader:
     the unwrapper (its mode and the frame the next chunk continues from), the first
     frame's box, and the per-frame timesteps and boxes collected so far."""
 
-    def __init__(self, path: Path, sink, *, npt_unwrap: str, type_to_element: dict | None,
-                 on_truncated: str, block_bytes: int, workers: int):
+    def __init__(self, path: Path, sink: CacheSink | MemorySink, *, npt_unwrap: str,
+                 type_to_element: dict | None, on_truncated: str, block_bytes: int,
+                 workers: int):
         self.path = path
         self.sink = sink
         self.npt_unwrap = npt_unwrap
@@ -59,18 +61,20 @@ class DumpReader:
         self._pool = None
         self._depth = 1  # blocks parsed ahead of the one being unwrapped and written
         self._pending: collections.deque = collections.deque()
+        self._gzipped = False
 
     def read(self) -> Trajectory:
         try:
             self._start_pool()
             with DumpFile(self.path) as dump:
+                self._gzipped = dump.gzipped
                 # A chunk's buffer must outlive its parse: one buffer per block in flight.
                 for buf, end, last in iter_chunks(dump.fill, self.block_bytes, self._depth + 1):
                     scan = self.scanner.scan(buf, end, last)
                     del buf
-                    if scan is not None:
-                        self._submit(scan)
+                    self._submit(scan)
                 self._drain(keep=0)
+                self._check_cut_short(dump)
             return self._result()
         finally:
             self._close()
@@ -91,8 +95,15 @@ class DumpReader:
             self._depth = 2 if (os.cpu_count() or 1) > 1 else 1
             self._pool = ThreadPoolExecutor(self._depth)
 
-    def _submit(self, scan: Scan) -> None:
+    def _submit(self, scan: Scan | None) -> None:
         lay, tok = self.scanner.layout, self.tokenizer
+        if scan is None:
+            # Nothing to parse, but the chunk's buffer is in the rotation all the same: it
+            # holds a place in the queue so that no buffer is refilled while being parsed.
+            if self._pool is not None:
+                self._pending.append((None, None))
+                self._drain(keep=self._depth)
+            return
         if self._pool is None:
             self._finish(scan, tok.parse(scan.buf, scan.spans, scan.frames, lay, self.path,
                                          self._spare))
@@ -110,7 +121,8 @@ class DumpReader:
     def _drain(self, keep: int) -> None:
         while len(self._pending) > keep:
             scan, fut = self._pending.popleft()
-            self._finish(scan, fut.result())  # parse errors (DumpFormatError) surface here
+            if scan is not None:
+                self._finish(scan, fut.result())  # parse errors (DumpFormatError) surface here
 
     def _finish(self, scan: Scan, parsed: tuple[list[np.ndarray], np.ndarray | None]) -> None:
         data, flat = parsed
@@ -136,7 +148,19 @@ class DumpReader:
         self.unwrapper = Unwrapper(self.scanner.layout, self.npt_unwrap)
         self.box0 = (scan.cells[0], scan.origins[0])
         per_frame = scan.spans[-1, 1] / len(scan.frames)  # text bytes, header included
-        self.sink.expect(int(self.path.stat().st_size / per_frame) + 1)
+        text_bytes = self.path.stat().st_size * (_GZIP_RATIO if self._gzipped else 1)
+        self.sink.expect(int(text_bytes / per_frame) + 1)
+
+    def _check_cut_short(self, dump: DumpFile) -> None:
+        """A gzip stream that just stops (a killed run) is a truncation even when the cut
+        falls between frames, where the text itself looks complete."""
+        if not dump.cut_short or self.scanner.truncated:
+            return  # a cut inside a frame was handled by the scanner
+        msg = (f"{self.path}: the gzip stream ends without its end marker after frame "
+               f"{self.scanner.frame - 1} (file truncated, e.g. by a killed run)")
+        if self.scanner.on_truncated == "error":
+            raise DumpFormatError(msg + "; pass on_truncated='drop' to keep the complete frames")
+        self.notes.append(msg + "; kept the complete frames")
 
     def _track_box(self, scan: Scan) -> None:
         """Switch the unwrapping (from this chunk on) when the box is first seen to change."""
@@ -162,7 +186,9 @@ class DumpReader:
 
     def _result(self) -> Trajectory:
         if self.atoms is None:
-            raise DumpFormatError(f"{self.path}: no frames found")
+            raise DumpFormatError(f"{self.path}: no " + (
+                "complete frames found" if self.scanner.truncated else "frames found"))
+        self.unwrapper.check_minimum_image(self.path)  # before a cache is published
         timesteps = np.concatenate(self._timesteps)
         cells = np.concatenate(self._cells)
         origins = np.concatenate(self._origins)
@@ -173,16 +199,27 @@ class DumpReader:
                     elements=elements, types=types if types is not None else np.zeros(0, np.int64),
                     has_types=types is not None)
         positions = self.sink.publish(timesteps.size, lay.n_atoms, meta)
-        self.notes += self.scanner.notes
+        self.notes += self.scanner.notes + _repeat_notes(self.path, self.scanner.repeats)
         return Trajectory(positions, cells, origins, timesteps, ids, elements, types,
                           str(self.path))
 
     def _close(self) -> None:
         for _, fut in self._pending:
-            fut.cancel()
+            if fut is not None:
+                fut.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.sink.close()
+
+
+def _repeat_notes(path: Path, repeats: list[tuple[int, int]]) -> list[str]:
+    if not repeats:
+        return []
+    shown = ", ".join(f"frame {k} (timestep {t})" for k, t in repeats[:5])
+    more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
+    return [f"{path}: dropped {len(repeats)} frame(s) that repeat the TIMESTEP of the frame "
+            f"before: {shown}{more}; a run continued from a restart file dumps its first step "
+            "again"]
 
 
 def _check_row_count(path: Path, scan: Scan, data: list[np.ndarray], n_atoms: int) -> None:
@@ -229,7 +266,8 @@ def read_dump(
     type_to_element : names for the types when the dump has no ``element``
         column, e.g. ``{1: "Li", 2: "P", 3: "S", 4: "Cl"}``.
     on_truncated : "error" (default) or "drop" an incomplete last frame (a
-        dump of a still-running or killed simulation).
+        dump of a still-running or killed simulation; for gzip also a stream
+        cut between frames), keeping the complete frames with a warning.
     block_bytes : text parsed per chunk; memory use is a few times this
         (times the number of workers).
     workers : processes parsing numbers in parallel; 1 (default) parses in this
@@ -237,8 +275,13 @@ def read_dump(
         Used for files larger than 4 blocks.  Shipping text to the workers
         costs extra CPU, so this pays only on idle cores.
 
-    Raises ``DumpFormatError`` for malformed or truncated files, missing
-    columns, and atoms appearing or disappearing between frames.
+    Raises ``DumpFormatError`` for malformed, truncated or corrupt (gzip) files,
+    missing columns, atoms appearing, disappearing or changing type between
+    frames, and wrapped positions without image flags whose atoms move so far
+    between frames (more than 0.4 of a box vector in over 0.1 % of the moves)
+    that the minimum-image unwrapping is ambiguous.  Frames that repeat the
+    TIMESTEP of the frame before (a run continued from a restart) are dropped
+    with a warning.
     """
     path = Path(path)
     if npt_unwrap not in ("toroidal", "lammps"):

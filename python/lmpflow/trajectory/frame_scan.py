@@ -20,7 +20,7 @@ _BOX_CACHE_MAX = 4096
 
 @dataclasses.dataclass
 class Scan:
-    """The frames of one chunk."""
+    """The frames of one chunk (restart repeats already left out)."""
 
     frames: np.ndarray  # (frames,) int64: index of each frame in the file
     timesteps: np.ndarray
@@ -35,7 +35,8 @@ class Scan:
 class FrameScanner:
     """Scans consecutive chunks of one dump; the first frame fixes the layout.
 
-    ``notes`` collects what the caller should warn about (a dropped truncated last frame)."""
+    ``notes`` collects what the caller should warn about: a dropped truncated last
+    frame and the frames a LAMMPS restart writes twice (same TIMESTEP in a row)."""
 
     def __init__(self, path: Path, on_truncated: str):
         self.path = path
@@ -44,7 +45,9 @@ class FrameScanner:
         self.first_atoms: list[list[bytes]] | None = None
         self.frame = 0  # file index of the next frame
         self.truncated = False
+        self.repeats: list[tuple[int, int]] = []  # (file frame, timestep) of dropped repeats
         self.notes: list[str] = []
+        self._last_timestep: bytes | None = None
         self._box_cache: dict[tuple[bytes, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._extra_items = False
         self._expect: tuple[bytes, bytes] | None = None  # (NUMBER OF ATOMS, ATOMS header) text
@@ -76,7 +79,12 @@ class FrameScanner:
             if e < 0:
                 self._truncated(k)
                 break
-            kept.append((k, a, e, m.group(1), self._box(m)))
+            ts = m.group(1)
+            if ts == self._last_timestep:
+                self.repeats.append((k, int(ts)))  # the repeat of a restart: same step twice
+            else:
+                kept.append((k, a, e, ts, self._box(m)))
+                self._last_timestep = ts
             k += 1
         self.frame = k
         return self._make_scan(buf, kept) if kept else None

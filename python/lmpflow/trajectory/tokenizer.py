@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import io
 import os
 import warnings
 from pathlib import Path

@@ -66,7 +66,7 @@ class Trajectory:
         names = [species] if isinstance(species, str) else list(species)
         unknown = set(names) - set(self.species)
         if unknown:
-            raise KeyError(f"species {sorted(unknown)} not in trajectory (has {self.species})")
+            raise KeyError(_unknown_species_message(sorted(unknown), self.species))
         return np.flatnonzero(np.isin(self.elements, names))
 
     def frame_interval_steps(self) -> int:
@@ -75,10 +75,7 @@ class Trajectory:
             raise ValueError("need at least two frames for a frame interval")
         d = np.diff(self.timesteps)
         if np.any(d != d[0]) or d[0] <= 0:
-            raise ValueError(
-                "frames are not evenly spaced in TIMESTEP "
-                f"(intervals {np.unique(d)[:5]}); MSD with all time origins needs a uniform grid"
-            )
+            raise ValueError(_uneven_spacing_message(np.asarray(self.timesteps), d))
         return int(d[0])
 
     def slice_frames(self, start: int | None = None, stop: int | None = None) -> "Trajectory":
@@ -89,3 +86,26 @@ class Trajectory:
             origins=self.origins[s], timesteps=self.timesteps[s],
         )
 
+
+def _unknown_species_message(unknown: list[str], present: list[str]) -> str:
+    msg = f"species {unknown} not in trajectory (has {present})"
+    # Without an element column the reader names atoms by their LAMMPS type numbers, so an
+    # element name can only be found once the types are named.
+    if present and all(s.isdigit() for s in present) and not all(u.isdigit() for u in unknown):
+        example = ", ".join(f"{t}: '...'" for t in present)
+        msg += ("; the dump has no 'element' column, so atoms are named by their LAMMPS type: "
+                f"name the types, e.g. read_dump(path, type_to_element={{{example}}}), or dump "
+                "the element column (dump custom ... element, with dump_modify element)")
+    return msg
+
+
+def _uneven_spacing_message(timesteps: np.ndarray, d: np.ndarray) -> str:
+    """Where the TIMESTEP grid breaks: the first interval that differs from the first one."""
+    k = 0 if d[0] <= 0 else int(np.flatnonzero(d != d[0])[0])
+    where = (f"frame {k + 1} (timestep {timesteps[k + 1]}) follows frame {k} (timestep "
+             f"{timesteps[k]}) after {d[k]} steps")
+    if k > 0:
+        where = f"frames 0..{k} are {d[0]} steps apart, but " + where
+    return (f"frames are not evenly spaced in TIMESTEP: {where} (intervals {np.unique(d)[:5]}); "
+            "MSD with all time origins needs a uniform grid (two runs appended into one dump? "
+            "analyse each part with slice_frames)")

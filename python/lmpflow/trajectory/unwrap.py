@@ -2,7 +2,8 @@
 
 With a constant box the unwrapped position is ``w + n·H`` with image counts ``n`` from
 ``ix iy iz`` or, when absent, accumulated from minimum-image increments between
-consecutive frames (displacements must stay below half a box length per frame).  With a changing box (NPT) the
+consecutive frames (displacements must stay below half a box length per frame; the
+increments are watched, see ``check_minimum_image``).  With a changing box (NPT) the
 default is the "toroidal" scheme of von Bülow, Bullerjahn & Hummer (J. Chem. Phys. 153,
 021101, 2020): positions are accumulated from per-frame increments taken in the current
 box, because LAMMPS' own ``x + ix·Lx(t)`` adds spurious jumps ``ix·ΔLx`` that inflate the
@@ -18,7 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from .dump_format import Layout
+from .trajectory import DumpFormatError
 
+NEAR_HALF_FRACTIONAL = 0.4  # a minimum-image increment this close to half a box is suspect
+MAX_NEAR_HALF_FRACTION = 1e-3  # of all moves; a diffusive walk safe to unwrap stays far below
 
 
 class Unwrapper:
@@ -29,6 +33,8 @@ class Unwrapper:
         self.position_columns = layout.position_columns
         self.npt_unwrap = npt_unwrap
         self.toroidal = False  # increments in the current box, once the box has changed
+        self.moves = 0  # atom moves between consecutive frames unwrapped by minimum image
+        self.moves_near_half = 0  # of which with a fractional increment above the threshold
         # Where the next chunk continues: last wrapped position, its image flags (None when
         # images are inferred), last unwrapped position, accumulated inferred image counts.
         self._w = self._img = self._u = self._n = None
@@ -71,17 +77,37 @@ class Unwrapper:
         self._img = None if img is None else img[-1].copy()
         return u
 
-    @staticmethod
-    def _min_image_jumps(dw: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """Lattice jumps -rint(Δs) of fractional increments Δs."""
-        return -np.rint(np.einsum("fai,fij->faj", dw, np.linalg.inv(cells)))
+    def check_minimum_image(self, path) -> None:
+        """Raise if too many inferred increments are near half a box: some were then
+        steps the other way, and the MSD comes out too low without any other sign."""
+        if not self.moves or self.moves_near_half <= MAX_NEAR_HALF_FRACTION * self.moves:
+            return
+        frac = self.moves_near_half / self.moves
+        raise DumpFormatError(
+            f"{path}: the dump has wrapped positions ({' '.join(self.position_columns)}) without "
+            f"image flags, and {100 * frac:.2g} % of the atom moves between consecutive frames "
+            f"({self.moves_near_half} of {self.moves}) span more than {NEAR_HALF_FRACTIONAL} of a "
+            "box vector: atoms move so far between frames that the minimum-image unwrapping "
+            "cannot tell a step from a step the other way, so the MSD and D would come out too "
+            "low. Dump image flags (dump custom ... ix iy iz) or unwrapped coordinates "
+            "(xu yu zu), or dump more often")
+
+    def _min_image_jumps(self, dw: np.ndarray, cells: np.ndarray, skip_first: bool) -> np.ndarray:
+        """Lattice jumps -rint(Δs) of fractional increments Δs, counting the suspect ones."""
+        frac = np.einsum("fai,fij->faj", dw, np.linalg.inv(cells))
+        jumps = np.rint(frac)
+        near = (np.abs(frac - jumps) > NEAR_HALF_FRACTIONAL).any(axis=2)
+        self.moves += near.size - (near.shape[1] if skip_first else 0)
+        self.moves_near_half += int(np.count_nonzero(near))
+        return -jumps
 
     def _images_from_increments(self, w: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """Image counts from minimum-image frame-to-frame increments."""
-        prev = w[:1] if self._w is None else self._w[None]
+        first = self._w is None
+        prev = w[:1] if first else self._w[None]
         dw = np.diff(np.concatenate([prev, w]), axis=0)
         # A crossing shows up as a jump of one cell vector.
-        jumps = self._min_image_jumps(dw, cells)
+        jumps = self._min_image_jumps(dw, cells, skip_first=first)
         start = np.zeros_like(w[0]) if self._n is None else self._n
         n = start + np.cumsum(jumps, axis=0)
         self._n = n[-1].copy()
@@ -89,14 +115,15 @@ class Unwrapper:
 
     def _toroidal(self, w: np.ndarray, img: np.ndarray | None, cells: np.ndarray) -> np.ndarray:
         """Accumulate increments taken in the current box (von Bülow et al. 2020)."""
-        if self._w is None:
+        first = self._w is None
+        if first:
             u0 = w[0] + (0 if img is None else img[0] @ cells[0])
             prev_w, prev_n = w[0], (None if img is None else img[0])
         else:
             u0, prev_w, prev_n = self._u, self._w, self._img
         dw = np.diff(np.concatenate([prev_w[None], w]), axis=0)
         if img is None:
-            dn = self._min_image_jumps(dw, cells)
+            dn = self._min_image_jumps(dw, cells, skip_first=first)
         else:
             dn = np.diff(np.concatenate([prev_n[None], img]), axis=0)
         d = dw + np.einsum("fai,fij->faj", dn, cells)
