@@ -67,7 +67,7 @@ def _cpu_s() -> float:
 
 
 def run_lmpflow(path: str) -> dict:
-    from lmpflow.dump import read_dump
+    from lmpflow.trajectory import read_dump
     from lmpflow.transport import msd
     import shutil
     shutil.rmtree(path + ".lmpflow", ignore_errors=True)  # cold: parse, do not load cache
@@ -119,7 +119,7 @@ def run_mdanalysis(path: str, n_li: int) -> dict:
 
 def run_freud(path: str, n_li: int) -> dict:
     import freud
-    from lmpflow.dump import read_dump
+    from lmpflow.trajectory import read_dump
     tr = read_dump(path)  # from the cache written by the lmpflow run
     pos = np.ascontiguousarray(tr.positions[:, :n_li], dtype=np.float32)
     box = freud.box.Box.cube(float(tr.cells[0, 0, 0]))

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lmpflow.dump import Trajectory
+from lmpflow.trajectory import Trajectory
 from lmpflow.output.plots import plot_msd
 from lmpflow.transport import (
     combine_msd, combine_trajectories, conductivity_from_msd, conductivity_nernst_einstein,

@@ -31,7 +31,7 @@ _API = {
     "workflows.sweep": ["run_sweep"],
     "workflows.tables": ["analyse_sweep"],
     "workflows.demo": ["run_demo"],
-    "dump": ["Trajectory", "read_dump", "write_dump", "DumpFormatError"],
+    "trajectory": ["Trajectory", "read_dump", "write_dump", "DumpFormatError"],
     "transport": ["msd", "combine_msd", "fit_window", "diffusion_coefficient", "conductivity_nernst_einstein",
                   "conductivity_from_msd", "haven_ratio", "combine_trajectories", "trajectories_needed",
                   "convergence_vs_trajectories", "convergence_vs_length"],

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import stats
 
-from .dump import Trajectory
+from .trajectory import Trajectory
 
 __all__ = [
     "A2_PER_PS_TO_CM2_PER_S",
@@ -145,6 +145,9 @@ def _frame_interval_ps(traj: Trajectory, dt_ps: float | None, timestep_ps: float
     if (dt_ps is None) == (timestep_ps is None):
         raise ValueError("give exactly one of dt_ps (time between frames, ps) or "
                          "timestep_ps (MD integration step, ps)")
+    name, value = ("dt_ps", dt_ps) if dt_ps is not None else ("timestep_ps", timestep_ps)
+    if not (math.isfinite(float(value)) and float(value) > 0):  # NaN would poison every D silently
+        raise ValueError(f"{name} must be a positive, finite number of ps, got {value!r}")
     if dt_ps is not None:
         if traj.n_frames > 1:
             traj.frame_interval_steps()  # still require an even spacing

@@ -189,7 +189,7 @@ _RW_ELEMENTS = ["Li"] * RW_N_LI + ["S"] * RW_N_FW
 
 
 def _rw_trajectory(rng, **kw):
-    from lmpflow.dump import Trajectory
+    from lmpflow.trajectory import Trajectory
 
     pos = _rw_positions(rng, **kw)
     n = pos.shape[0]
@@ -200,7 +200,7 @@ def _rw_trajectory(rng, **kw):
 
 def _write_rw_run(run_dir: Path, rng, label: str, T_K: float, seed: int, *, keep_msd: bool = True, **kw):
     """A finished run directory as run.analyse_run leaves it: dump, msd.npz, result.json."""
-    from lmpflow.dump import write_dump
+    from lmpflow.trajectory import write_dump
     from lmpflow.workflows.single_run import MSD_NPZ_NAME, analyse_dump, save_msd
 
     run_dir.mkdir(parents=True)

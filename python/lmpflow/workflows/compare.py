@@ -134,7 +134,7 @@ def frames_from_dump(dump: str | Path, n_frames: int = 20, species: Sequence[str
     """Up to n_frames evenly spaced frames of a LAMMPS dump as ase.Atoms (positions wrapped, pbc)."""
     from ase import Atoms
 
-    from lmpflow.dump import read_dump
+    from lmpflow.trajectory import read_dump
 
     traj = read_dump(dump, cache=False)
     n = traj.positions.shape[0]

@@ -55,7 +55,7 @@ def run_md(run_dir: str | os.PathLike, *, mode: str = "python", np: int = 1, pro
 def analyse_dump(dump_path: str | os.PathLike, timestep_ps: float, T_K: float, ion: str = "Li") -> tuple[dict, object]:
     """Transport of one dump: ({D (cm²/s) with block error, fit window (ps), σ Nernst-Einstein and from the
     charge MSD (mS/cm), ...}, the transport.MSDResult). timestep_ps: MD step (ps); T_K: temperature (K)."""
-    from lmpflow.dump import read_dump
+    from lmpflow.trajectory import read_dump
     from lmpflow.transport import conductivity_from_msd, diffusion_coefficient, msd
 
     traj = read_dump(dump_path)

@@ -237,7 +237,7 @@ def analyse_sweep(out_dir: str | os.PathLike, *, plots: bool = True) -> dict:
 def _plots(out_dir: Path, runs, fits, tables: dict, combined: dict) -> list[str]:
     """MSD per label × T (runs combined, with the summary's fit) and Arrhenius plots. MSDs come from the
     runs' msd.npz; older runs without it are reread from their dumps, and skipped where those were deleted."""
-    from lmpflow.dump import read_dump
+    from lmpflow.trajectory import read_dump
     from lmpflow.transport import combine_msd, diffusion_coefficient, msd
 
     written = []
