@@ -80,13 +80,20 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_lmpflow(path: str) -> dict:
+TYPE_TO_ELEMENT = {1: "Li", 2: "P", 3: "S", 4: "Cl"}  # the image format has no element column
+
+
+def _read(path: str):
     from lmpflow.trajectory import read_dump
+    return read_dump(path, type_to_element=TYPE_TO_ELEMENT if "_image." in path else None)
+
+
+def run_lmpflow(path: str) -> dict:
     from lmpflow.transport import msd
     import shutil
     shutil.rmtree(path + ".lmpflow", ignore_errors=True)  # cold: parse, do not load cache
     c0, t0 = _cpu_s(), time.perf_counter()
-    tr = read_dump(path)
+    tr = _read(path)
     t1 = time.perf_counter()
     read_cpu = _cpu_s() - c0
     read_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -133,8 +140,7 @@ def run_mdanalysis(path: str, n_li: int) -> dict:
 
 def run_freud(path: str, n_li: int) -> dict:
     import freud
-    from lmpflow.trajectory import read_dump
-    tr = read_dump(path)  # from the cache written by the lmpflow run
+    tr = _read(path)  # from the cache written by the lmpflow run
     pos = np.ascontiguousarray(tr.positions[:, :n_li], dtype=np.float64)
     box = freud.box.Box.cube(float(tr.cells[0, 0, 0]))
     t0 = time.perf_counter()
