@@ -104,3 +104,31 @@ def test_tiny_demo_prints_arrhenius_results(tmp_path, standin_file):
     r = lmpflow_cli("report", out, "--out", tmp_path / "report")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "standin" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_sweep_target_err_adds_trajectories_until_the_error(tmp_path, standin_file):
+    out = tmp_path / "sweep"
+    r = lmpflow_cli("sweep", out, "--potential", f"{standin_file}=standin", "--T", 900, "--target-err", "20%",
+                    "--min-seeds", 3, "--max-seeds", 5, "--batch", 1, "--steps", 1000, "--eq-steps", 200,
+                    "--dump-every", 20, "--workers", 2, "--no-plots")
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = pd.read_csv(out / "adaptive.csv").iloc[0]
+    n = int(row["n_seeds"])
+    assert 3 <= n <= 5 and row["target_rel_err"] == 0.2
+    assert (row["status"] == "target reached" and row["rel_err_bound"] <= 0.2) or \
+        (row["status"] == "max_seeds reached" and n == 5)
+    assert "trajectories per point (adaptive):" in r.stdout
+    assert f"standin 900 K: {n} trajectories, relative error of D {row['rel_err']:.2%} (target 20.00%)" in r.stdout
+    assert len(pd.read_csv(out / "runs.csv")) == n and "adaptive.csv" in r.stdout
+    assert "target relative error of D 20 %" in r.stderr and "MD steps/s" in r.stderr
+
+
+def test_sweep_target_err_errors_are_clear(tmp_path, standin_file):
+    base = ["sweep", tmp_path / "s", "--potential", standin_file, "--T", 900]
+    r = lmpflow_cli(*base, "--target-err", "150%")
+    assert r.returncode == 2 and "'150%' is not a relative error in (0, 100 %): give e.g. 1% or 0.01" in r.stderr
+    r = lmpflow_cli(*base, "--target-err", "1%", "--seeds", 4)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "give one of them (bound an adaptive sweep with --min-seeds/--max-seeds)" in r.stderr
+    r = lmpflow_cli(*base, "--target-err", "0.05", "--min-seeds", 2)
+    assert r.returncode == 1 and "min_seeds=2 must be an integer ≥ 3" in r.stderr

@@ -90,6 +90,20 @@ def _add_md_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> No
     g.add_argument("--dump-every", type=int, default=d["dump_every"], help="steps between dumped frames")
 
 
+def _add_adaptive_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "adaptive trajectories (instead of --seeds)",
+        "Seeds are added to each model × T point until the D of the MSD combined over its trajectories reaches "
+        "the target relative standard error, counted with a margin of one standard deviation of the error "
+        "estimate itself (r·(1 + 1/sqrt(2(n-1))) <= target), or the point has --max-seeds. Decisions: "
+        "adaptive.csv, adaptive_looks.csv, adaptive.json.")
+    g.add_argument("--target-err", type=_fraction, default=None, metavar="ERR",
+                   help="target relative error of D per point, e.g. 1%% or 0.01")
+    g.add_argument("--min-seeds", type=int, default=8, help="pilot trajectories per point (and fewest it stops with)")
+    g.add_argument("--max-seeds", type=int, default=300, help="most trajectories per point")
+    g.add_argument("--batch", type=int, default=4, help="fewest trajectories added to a point at a time")
+
+
 def _add_exec_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("execution")
     g.add_argument("--mode", choices=["python", "lmp", "mpirun"], default="python",
@@ -175,24 +189,59 @@ def _executor(args):
     return Client(args.dask)
 
 
+def _fraction(text: str) -> float:
+    """A relative error given as '1%' or 0.01."""
+    t = str(text).strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative error: give e.g. 1% or 0.01") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative error in (0, 100 %): give e.g. 1% or 0.01")
+    return value
+
+
+def _adaptive_kwargs(args) -> dict:
+    """run_sweep's seeds / adaptive keywords from --seeds or --target-err (and its --min/--max-seeds, --batch)."""
+    if args.target_err is None:
+        seeds = args.seeds or [3]
+        return {"seeds": seeds if len(seeds) > 1 else seeds[0]}
+    if args.seeds:
+        raise ValueError("--seeds fixes the number of trajectories and --target-err adds them until D reaches the "
+                         "error: give one of them (bound an adaptive sweep with --min-seeds/--max-seeds)")
+    return {"target_rel_err": args.target_err, "min_seeds": args.min_seeds, "max_seeds": args.max_seeds,
+            "batch": args.batch}
+
+
+def _print_adaptive(table) -> None:
+    if table is None or table.empty:
+        return
+    print("trajectories per point (adaptive):")
+    for _, r in table.iterrows():
+        print(f"  {r['label']} {r['T_K']:g} K: {int(r['n_seeds'])} trajectories, relative error of D "
+              f"{r['rel_err']:.2%} (target {r['target_rel_err']:.2%}): {r['status']}")
+
+
 def cmd_sweep(args) -> int:
     from lmpflow.workflows.sweep import run_sweep
     from lmpflow.workflows.tables import format_results
 
     pots = _potentials(args, many=True)
     structure = _structure(args)
+    seeding = _adaptive_kwargs(args)
     executor = _executor(args)
     try:
-        res = run_sweep(pots, args.T, args.seeds if len(args.seeds) > 1 else args.seeds[0], args.out_dir,
-                        structure, steps=args.steps, eq_steps=args.eq_steps, timestep_ps=args.timestep_ps,
-                        dump_every=args.dump_every, executor=executor, workers=args.workers,
-                        threads_per_run=args.threads_per_run, mode=args.mode, np=args.np,
-                        plots=not args.no_plots)
+        res = run_sweep(pots, args.T, out_dir=args.out_dir, structure=structure, steps=args.steps,
+                        eq_steps=args.eq_steps, timestep_ps=args.timestep_ps, dump_every=args.dump_every,
+                        executor=executor, workers=args.workers, threads_per_run=args.threads_per_run,
+                        mode=args.mode, np=args.np, plots=not args.no_plots, **seeding)
     finally:
         if executor is not None:
             executor.close()
     print(format_results(res["tables"]["summary"], res["tables"]["arrhenius"]))
-    print(f"tables: {args.out_dir}/runs.csv, summary.csv, arrhenius.csv")
+    _print_adaptive(res["tables"].get("adaptive"))
+    extra = ", adaptive.csv, adaptive_looks.csv" if "adaptive" in res["tables"] else ""
+    print(f"tables: {args.out_dir}/runs.csv, summary.csv, arrhenius.csv{extra}")
     return 0
 
 
@@ -330,8 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
              "redoing finished runs. Writes runs.csv, summary.csv, arrhenius.csv and plots in OUT_DIR.")
     sp.add_argument("out_dir")
     sp.add_argument("--T", type=float, nargs="+", required=True, help="temperatures, K")
-    sp.add_argument("--seeds", type=int, nargs="+", default=[3],
-                    help="one number n (seeds 1..n) or an explicit list of seeds")
+    sp.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="one number n (seeds 1..n) or an explicit list of seeds; unset: 3, or adaptive with "
+                         "--target-err")
+    _add_adaptive_args(sp)
     _add_potential_args(sp, many=True)
     _add_md_args(sp)
     _add_structure_args(sp)
