@@ -30,3 +30,20 @@ def synthetic_tables(n_runs=20, rel_sem=0.05):
                         sigma300_mS_cm=1e4 * d300, sigma300_lo_mS_cm=1e4 * d300 / 2,
                         sigma300_hi_mS_cm=1e4 * d300 * 2, n_temperatures=len(TEMPS)))
     return {"summary": pd.DataFrame(summ), "arrhenius": pd.DataFrame(arr)}
+
+
+def adaptive_tables(summary, target=0.05):
+    """adaptive / adaptive_looks tables as an adaptive sweep writes them, consistent with `summary`: each point
+    looked at after 8, 16, ... trajectories with a 1/√n error, stopping at its n_runs."""
+    points, looks = [], []
+    for _, r in summary.iterrows():
+        rel = r["D_sem_cm2_s"] / r["D_mean_cm2_s"]
+        n_final = int(r["n_runs"])
+        ns = [n for n in (8, 16, 32, 64, 128) if n < n_final] + [n_final]
+        for i, n in enumerate(ns):
+            looks.append(dict(label=r["label"], T_K=r["T_K"], look=i + 1, n=n, rel_err=rel * math.sqrt(n_final / n),
+                              decision="target reached" if n == n_final else "projected"))
+        points.append(dict(label=r["label"], T_K=r["T_K"], n_seeds=n_final, D_cm2_s=r["D_mean_cm2_s"],
+                           D_sem_cm2_s=r["D_sem_cm2_s"], rel_err=rel, target_rel_err=target,
+                           status="target reached", n_looks=len(ns)))
+    return pd.DataFrame(points), pd.DataFrame(looks)

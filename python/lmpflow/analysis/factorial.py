@@ -255,7 +255,7 @@ def factorial_comparison(tables: dict, factors: Mapping[str, Mapping[str, str]] 
                                        alpha=alpha, level=level, n_draws=n_draws, seed=seed)
         for e in effects.values():
             eff_rows.append({"quantity": quantity, "T_K": T, **dataclasses.asdict(e),
-                             "levels": " | ".join(e.levels), "n_models": len(ok)})
+                             "levels": " / ".join(e.levels), "n_models": len(ok)})
         for r in ratios:
             ratio_rows.append({"quantity": quantity, "T_K": T, **dataclasses.asdict(r),
                                "significant_numerator": effects[r.numerator].significant,
