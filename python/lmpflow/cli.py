@@ -120,10 +120,10 @@ def _add_md_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> No
 def _add_adaptive_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "adaptive trajectories (instead of --seeds)",
-        "Seeds are added to each model × T point until the D of the MSD combined over its trajectories reaches "
-        "the target relative standard error, counted with a margin of one standard deviation of the error "
-        "estimate itself (r·(1 + 1/sqrt(2(n-1))) <= target), or the point has --max-seeds. Decisions: "
-        "adaptive.csv, adaptive_looks.csv, adaptive.json.")
+        "Seeds are added to each model × T point until the D of the MSD combined over its trajectories\n"
+        "reaches the target relative standard error r, with a margin of one standard deviation of the error\n"
+        "estimate itself (stop when r·(1 + 1/sqrt(2(n-1))) <= target), or the point has --max-seeds.\n"
+        "Decisions: adaptive.csv, adaptive_looks.csv, adaptive.json.")
     g.add_argument("--target-err", type=_fraction, default=None, metavar="ERR",
                    help="target relative error of D per point, e.g. 1%% or 0.01")
     g.add_argument("--min-seeds", type=int, default=8, help="pilot trajectories per point (and fewest it stops with)")

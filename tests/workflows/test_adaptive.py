@@ -290,3 +290,16 @@ def test_killed_adaptive_sweep_resumes_to_the_same_result(adaptive_sweep, tmp_pa
     a = pd.read_csv(adaptive_sweep[0] / "adaptive.csv")
     b = pd.read_csv(out / "adaptive.csv")
     pd.testing.assert_frame_equal(a, b)  # the interruption changed nothing
+
+
+def test_benchmark_adaptive_needs_fewer_trajectories_than_the_fixed_grid():
+    # bench/bench_adaptive.py, shortened: points whose trajectories differ in noise, 8 simulated workers
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bench_adaptive.py"
+    r = subprocess.run([sys.executable, str(bench), "--replicas-of-sweep", "2", "--target", "0.02",
+                        "--calibration-runs", "400"],
+                       env=dict(os.environ, PYTHONPATH=str(Path(lmpflow.__file__).parents[1])),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = r.stdout.strip().splitlines()[-1]
+    ratio = float(last.split(" fixed grid ")[1].split(": ")[1].split("x fewer")[0])
+    assert ratio >= 1.5, last
