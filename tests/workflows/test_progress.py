@@ -65,6 +65,28 @@ def test_live_mode_redraws_in_place_with_tqdm():
     assert "\r" in text or "\x1b[" in text  # redrawn, not appended
 
 
+def test_live_mode_on_a_terminal_that_reports_no_size():
+    # a fresh pty is 0 × 0, like a terminal under `script` or some CI runners: tqdm would draw nothing
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    stream = open(slave, "w", encoding="utf-8")
+    try:
+        disp = SweepProgress(stream, clock=lambda: 60.0)
+        assert disp.live  # chosen because the stream is a terminal
+        disp.t0 = 0.0
+        disp.update(SNAP)
+        disp.close(SNAP)
+        stream.flush()
+        os.set_blocking(master, False)
+        text = os.read(master, 1 << 16).decode("utf-8", "replace")
+    finally:
+        stream.close()
+        os.close(master)
+    assert "runs 3/10 done" in text and "pbe 600 K: 8/16 seeds" in text
+
+
 def test_run_progress_file_is_throttled_and_readable(tmp_path):
     assert read_run_progress(tmp_path) is None
     cb = RunProgressFile(tmp_path, every_s=3600)

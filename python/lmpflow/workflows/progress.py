@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -159,12 +160,15 @@ class SweepProgress:
         from tqdm import tqdm
 
         total = snap.done + snap.running + snap.left
+        # tqdm hides everything on a terminal that reports no size (e.g. a pty without one)
+        size = shutil.get_terminal_size((120, 50))
+        shape = {"ncols": size.columns or 120, "nrows": max(size.lines or 50, len(lines) + 1)}
         if not self._bars:
-            self._bars.append(tqdm(total=total, file=self.stream, position=0, leave=True, dynamic_ncols=True,
-                                   bar_format="|{bar:20}| {desc}"))
+            self._bars.append(tqdm(total=total, file=self.stream, position=0, leave=True,
+                                   bar_format="|{bar:20}| {desc}", **shape))
         while len(self._bars) < len(lines):
             self._bars.append(tqdm(total=0, file=self.stream, position=len(self._bars), leave=True,
-                                   dynamic_ncols=True, bar_format="{desc}"))
+                                   bar_format="{desc}", **shape))
         head = self._bars[0]
         head.total, head.n = max(total, 1), snap.done
         for bar, line in zip(self._bars, lines):
