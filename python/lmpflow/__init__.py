@@ -38,6 +38,7 @@ _API = {
     "arrhenius": ["fit_arrhenius", "ArrheniusFit", "TwoRegimeFit"],
     "analysis.neb": ["run_neb", "NebResult"],
     "analysis.comparison": ["pairwise_differences"],
+    "analysis.factorial": ["main_effects", "factorial_comparison"],
     "output.plots": ["plot_msd", "plot_arrhenius"],
     "output.render": ["render_snapshot", "render_li_density", "load_dump"],
     "output.report": ["write_report"],
