@@ -8,7 +8,7 @@ from ase.build import bulk
 from ase.calculators.lj import LennardJones
 from scipy import stats
 
-from lmpflow.arrhenius import K_B_EV_K
+from lmpflow.analysis import K_B_EV_K
 from lmpflow.report import model_disagreement, pairwise_differences, write_report
 
 MODELS = {  # label: (arch, functional, Ea eV, D0 cm2/s)

@@ -219,7 +219,7 @@ def _write_rw_run(run_dir: Path, rng, label: str, T_K: float, seed: int, *, keep
 
 def test_msd_npz_round_trip(tmp_path):
     from lmpflow.run import load_msd, save_msd
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
 
     res = msd(_rw_trajectory(np.random.default_rng(0)), "Li", dt_ps=RW_DT_PS)
     back = load_msd(save_msd(tmp_path / "msd.npz", res))
@@ -258,7 +258,7 @@ def test_combined_error_matches_the_spread_of_independent_runs():
     # must match both the actual scatter of the combined D between groups and the spread of the per-run
     # D values (over the same window) divided by √4.
     from lmpflow.sweep import _combined_fit
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
 
     rng = np.random.default_rng(5)
     n_groups, n_seeds = 40, 4

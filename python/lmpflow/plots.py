@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .arrhenius import ArrheniusFit, TwoRegimeFit
-from .transport import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
+from .analysis import ArrheniusFit, TwoRegimeFit
+from .analysis import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
 
 __all__ = ["plot_msd", "plot_arrhenius"]
 

@@ -244,7 +244,7 @@ def _axes(figsize):
 
 def plot_arrhenius_comparison(tables: dict, png: Path) -> Path:
     """log10 D vs 1000/T per model: run means with SEM error bars and the fitted Arrhenius line."""
-    from lmpflow.arrhenius import K_B_EV_K
+    from lmpflow.analysis import K_B_EV_K
 
     fig, ax = _axes((6, 4.5))
     arr = tables["arrhenius"].set_index("label")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lmpflow.arrhenius import K_B_EV_K, ArrheniusFit, TwoRegimeFit, fit_arrhenius
+from lmpflow.analysis import K_B_EV_K, ArrheniusFit, TwoRegimeFit, fit_arrhenius
 from lmpflow.plots import plot_arrhenius
 
 T = np.array([500.0, 600, 700, 800, 900, 1000])

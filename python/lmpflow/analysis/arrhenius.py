@@ -9,11 +9,13 @@ weighted least squares in x = 1/(k_B T) (1/eV) with weights 1/σ_lnY², σ_lnY =
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+
+from lmpflow import _stats
 
 __all__ = ["K_B_EV_K", "ArrheniusFit", "TwoRegimeFit", "Prediction", "fit_arrhenius"]
 
@@ -60,9 +62,7 @@ class ArrheniusFit:
         return float(np.exp(self.ln_A))
 
     def _quantile(self, level: float) -> float:
-        if self.scaled and self.dof > 0:
-            return float(stats.t.ppf(0.5 + level / 2, self.dof))
-        return float(stats.norm.ppf(0.5 + level / 2))
+        return _stats.two_sided_quantile(level, self.dof if self.scaled and self.dof > 0 else math.inf)
 
     def predict(self, T_K, level: float = 0.95) -> Prediction:
         """D (cm²/s) or σ (mS/cm) at ``T_K`` with a ``level`` confidence interval.
