@@ -14,10 +14,10 @@ import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, special, stats
 
-__all__ = ["two_sided_quantile", "t_interval", "satterthwaite_dof", "DifferenceTest", "difference_test",
-           "jackknife_ratio", "scale_to_target"]
+__all__ = ["two_sided_quantile", "t_interval", "satterthwaite_dof", "log_chi2_mean", "log_chi2_var",
+           "dof_from_log_variance", "DifferenceTest", "difference_test", "jackknife_ratio", "scale_to_target"]
 
 
 def _check_level(level: float) -> None:
@@ -66,6 +66,42 @@ def satterthwaite_dof(variances: Sequence[float], dofs: Sequence[float]) -> floa
     if denom == 0.0:
         return math.inf
     return total ** 2 / denom
+
+
+def log_chi2_mean(dof):
+    """E[ln s²/σ²] for a variance estimate s² with ``dof`` degrees of freedom: ψ(ν/2) + ln(2/ν) (0 for inf).
+
+    Negative (−1.27 for ν = 1, −0.27 for ν = 4): a log-space average of variances must add it back.
+    Works element-wise on arrays.
+    """
+    nu = np.asarray(dof, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(np.isinf(nu), 0.0, special.digamma(nu / 2) + np.log(2 / nu))
+    return out if out.ndim else float(out)
+
+
+def log_chi2_var(dof):
+    """Var[ln s²/σ²] for a variance estimate with ``dof`` degrees of freedom: ψ'(ν/2) (≈ 2/ν; 0 for inf)."""
+    nu = np.asarray(dof, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(np.isinf(nu), 0.0, special.polygamma(1, nu / 2))
+    return out if out.ndim else float(out)
+
+
+def dof_from_log_variance(var_ln: float) -> float:
+    """Degrees of freedom ν of a variance estimate whose logarithm has variance ``var_ln``: ψ'(ν/2) = var_ln.
+
+    The log-space counterpart of Satterthwaite's moment matching: for a variance V built from
+    several estimated variances (smoothed, weighted), propagate Var(ln V) to first order and call
+    this to get the dof of the t quantile.  0 → ``math.inf``.
+    """
+    if not var_ln > 0:
+        return math.inf
+    f = lambda ln_a: special.polygamma(1, math.exp(ln_a)) - var_ln  # noqa: E731
+    lo, hi = math.log(1e-8), math.log(1e9)
+    if f(hi) > 0:
+        return math.inf
+    return 2.0 * math.exp(optimize.brentq(f, lo, hi, xtol=1e-12))
 
 
 class DifferenceTest(NamedTuple):

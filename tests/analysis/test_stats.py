@@ -58,3 +58,13 @@ def test_analysis_imports_no_md_or_workflow_module():
     allowed = {"lmpflow", "lmpflow._lammps", "lmpflow._stats", "lmpflow._host", "lmpflow.dump"}
     extra = {m for m in loaded if m not in allowed and not m.startswith(("lmpflow.analysis", "lmpflow.trajectory"))}
     assert not extra, f"lmpflow.analysis imports {sorted(extra)}"
+
+
+def test_log_chi2_moments_and_dof_inversion():
+    rng = np.random.default_rng(1)
+    for nu in (1, 2, 5):
+        ln = np.log(rng.chisquare(nu, 200000) / nu)
+        assert _stats.log_chi2_mean(nu) == pytest.approx(ln.mean(), abs=0.02)
+        assert _stats.log_chi2_var(nu) == pytest.approx(ln.var(), rel=0.03)
+        assert _stats.dof_from_log_variance(_stats.log_chi2_var(nu)) == pytest.approx(nu, rel=1e-8)
+    assert _stats.dof_from_log_variance(0.0) == math.inf and _stats.log_chi2_mean(math.inf) == 0.0

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lmpflow.analysis import msd
+from lmpflow.analysis import combine_msd, msd
 from lmpflow.dump import Trajectory
 
 DT_PS = 0.1
@@ -36,3 +36,28 @@ def framework_traj(rng, drift_per_frame, T=1500, n_li=64, n_fw=64):
 def replicas(rng, k, pairs=False, n=32, T=1000):
     return [msd(make_traj(random_walk(rng, n=n, T=T, pairs=pairs)), "Li", dt_ps=DT_PS,
                 drift_correction=False) for _ in range(k)]
+
+
+def msd_replicas(rng, k, *, n=16, T=400, runs=1, step=STEP_A):
+    """k MSDs of independent random walks (``runs`` > 1: each the combined MSD of that many runs)."""
+    out = []
+    for _ in range(k):
+        rs = [msd(make_traj(random_walk(rng, n=n, T=T, step=step)), "Li", dt_ps=DT_PS, drift_correction=False)
+              for _ in range(runs)]
+        out.append(rs[0] if runs == 1 else combine_msd(rs))
+    return out
+
+
+def cage_walk(rng, n, T, s2_A2, a2_A2, tau_frames):
+    """Random walk (step variance s2 per axis per frame) plus an Ornstein–Uhlenbeck cage coordinate.
+
+    MSD per axis = 2Dt + 2a²(1 − e^{−t/τ}): steeper at short lags than at long ones while β stays
+    close to 1 throughout when 2Dτ ≳ 2a² — the case a local-exponent window rule cannot see.
+    """
+    from scipy.signal import lfilter
+
+    w = np.cumsum(rng.normal(0, np.sqrt(s2_A2), (T, n, 3)), axis=0)
+    phi = np.exp(-1.0 / tau_frames)
+    xi = rng.normal(0, np.sqrt(a2_A2 * (1 - phi ** 2)), (T, n, 3))
+    xi[0] = rng.normal(0, np.sqrt(a2_A2), (n, 3))
+    return w + lfilter([1.0], [1.0, -phi], xi, axis=0)

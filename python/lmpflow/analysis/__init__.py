@@ -12,14 +12,14 @@ from .conductivity import (ConductivityResult, HavenResult, conductivity_from_ms
 from .diffusion import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, diffusion_coefficient, fit_window
 from .msd import MSDResult, combine_msd, msd
 from .replicas import (CombinedEstimate, ConvergenceCurve, combine_trajectories, convergence_vs_length,
-                       convergence_vs_trajectories, trajectories_needed)
+                       convergence_vs_trajectories, length_needed_ps, trajectories_needed)
 
 __all__ = [
     "A2_PER_PS_TO_CM2_PER_S", "K_B_EV_K",
     "MSDResult", "msd", "combine_msd",
     "DiffusionResult", "fit_window", "diffusion_coefficient",
     "ConductivityResult", "HavenResult", "conductivity_nernst_einstein", "conductivity_from_msd", "haven_ratio",
-    "CombinedEstimate", "ConvergenceCurve", "combine_trajectories", "trajectories_needed",
+    "CombinedEstimate", "ConvergenceCurve", "combine_trajectories", "trajectories_needed", "length_needed_ps",
     "convergence_vs_trajectories", "convergence_vs_length",
     "ArrheniusFit", "TwoRegimeFit", "Prediction", "fit_arrhenius",
 ]

@@ -14,8 +14,9 @@ import numpy as np
 
 from lmpflow import _stats
 
-from .diffusion import A2_PER_PS_TO_CM2_PER_S, diffusion_coefficient, fit_window, method_name, slope_with_error
+from .diffusion import A2_PER_PS_TO_CM2_PER_S, diffusion_coefficient, fit_window
 from .msd import MSDResult
+from .slopes import method_name, noise_ratio, slope_with_error, window_indices
 
 __all__ = ["ConductivityResult", "HavenResult", "conductivity_nernst_einstein", "conductivity_from_msd",
            "haven_ratio"]
@@ -63,17 +64,21 @@ def conductivity_from_msd(
     res: MSDResult,
     T_K: float,
     fit_window_ps: tuple[float, float] | None = None,
+    *,
+    estimator: str = "gls",
     **window_kwargs,
 ) -> ConductivityResult:
     """σ from the slope of the charge MSD, with the Nernst–Einstein value beside it.
 
     The default window is the tracer window (``fit_window``), because the
     charge MSD of a single trajectory is too noisy to locate the diffusive
-    regime by itself.
+    regime by itself; the GLS weights are the tracer's too (a collective coordinate of independent
+    ions has the same covariance shape).  ``estimator``: "gls" (default) or "ols".
     """
     window = fit_window_ps if fit_window_ps is not None else fit_window(res, **window_kwargs)
-    est, idx = slope_with_error(res, res.charge_total, res.block_charge_msd_A2.sum(-1), window)
-    tr = diffusion_coefficient(res, window)
+    tr = diffusion_coefficient(res, window, estimator=estimator)
+    est, idx = slope_with_error(res, res.charge_total, res.block_charge_msd_A2.sum(-1), window,
+                                estimator=estimator, noise=tr.noise_ratio)
     conv = lambda s: _charge_slope_to_mS_cm(s, res.volume_A3, T_K)  # noqa: E731
     # Σq² / N turns the per-ion NE formula into the sum over the ions of this species.
     z2 = res.charge_sq_sum / res.n_particles
@@ -88,7 +93,7 @@ def conductivity_from_msd(
         nernst_einstein_mS_cm=float(ne),
         nernst_einstein_err_mS_cm=float(ne_err),
         T_K=T_K,
-        method=method_name(res),
+        method=method_name(res, estimator),
     )
 
 
@@ -130,6 +135,7 @@ def haven_ratio(
     fit_window_ps: tuple[float, float] | None = None,
     *,
     max_rel_err: float = 0.25,
+    estimator: str = "gls",
     **window_kwargs,
 ) -> HavenResult:
     """Haven ratio from the tracer and charge MSD of the same run(s).
@@ -146,8 +152,10 @@ def haven_ratio(
     reach it.
     """
     window = fit_window_ps if fit_window_ps is not None else fit_window(res, **window_kwargs)
-    tr, idx = slope_with_error(res, res.total_A2, res.block_msd_A2.sum(-1), window)
-    ch, _ = slope_with_error(res, res.charge_total, res.block_charge_msd_A2.sum(-1), window)
+    kw = dict(estimator=estimator,
+              noise=noise_ratio(res, window_indices(res, window)) if estimator == "gls" else 0.0)
+    tr, idx = slope_with_error(res, res.total_A2, res.block_msd_A2.sum(-1), window, **kw)
+    ch, _ = slope_with_error(res, res.charge_total, res.block_charge_msd_A2.sum(-1), window, **kw)
     z2 = res.charge_sq_sum
     # Full estimate from the full-data slopes; jackknife on block slopes for the error.
     H = z2 * tr.value / ch.value
@@ -164,5 +172,5 @@ def haven_ratio(
         D_sigma_cm2_s=ch.value / (6 * z2) * c if z2 else float("nan"),
         n_blocks=M, settled=settled,
         fit_window_ps=(float(res.t_ps[idx[0]]), float(res.t_ps[idx[-1]])),
-        method=method_name(res),
+        method=method_name(res, estimator),
     )

@@ -19,13 +19,13 @@ from .conductivity import ConductivityResult, HavenResult
 from .diffusion import DiffusionResult, diffusion_coefficient
 from .msd import frame_interval_ps, msd
 
-__all__ = ["CombinedEstimate", "ConvergenceCurve", "combine_trajectories", "trajectories_needed",
+__all__ = ["CombinedEstimate", "ConvergenceCurve", "combine_trajectories", "trajectories_needed", "length_needed_ps",
            "convergence_vs_trajectories", "convergence_vs_length"]
 
 
 @dataclasses.dataclass
 class CombinedEstimate:
-    """Mean of independent estimates with standard error and bootstrap interval."""
+    """Mean of n independent estimates with its standard error and Student-t interval (dof = n − 1)."""
 
     mean: float
     sem: float
@@ -34,10 +34,19 @@ class CombinedEstimate:
     ci_low: float
     ci_high: float
     ci_level: float
+    dof: int = -1  # n − 1 (filled in by combine_trajectories)
+
+    def __post_init__(self):
+        if self.dof < 0:
+            self.dof = self.n - 1
 
     @property
     def rel_err(self) -> float:
         return self.sem / abs(self.mean)
+
+    def ci(self, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided Student-t interval of the mean at ``level``."""
+        return _stats.t_interval(self.mean, self.sem, self.dof, level)
 
 
 def _values(xs) -> np.ndarray:
@@ -57,21 +66,24 @@ def _values(xs) -> np.ndarray:
 def combine_trajectories(
     estimates: Sequence, *, n_boot: int = 5000, ci: float = 0.95, seed: int | None = 0
 ) -> CombinedEstimate:
-    """Mean, standard error and bootstrap percentile interval over independent runs.
+    """Mean, standard error and Student-t interval (n − 1 dof) over independent runs.
 
     ``estimates``: numbers or ``DiffusionResult``/``ConductivityResult``/
     ``HavenResult`` objects (their D, σ or H_R is used), one per independent
-    trajectory.
+    trajectory.  ``ci``: level of the interval.  The interval is mean ± t_{n−1} · sem: a percentile
+    bootstrap of the mean, used before, covered ~75 % at n = 3 and ~87 % at n = 5–12 for a stated
+    95 % (it ignores that the spread itself is estimated).  ``n_boot`` and ``seed`` are accepted for
+    compatibility and ignored.
     """
+    del n_boot, seed
     v = _values(estimates)
     n = v.size
     if n < 2:
         raise ValueError("need at least two independent estimates")
-    rng = np.random.default_rng(seed)
-    boot = v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    lo, hi = np.quantile(boot, [0.5 - ci / 2, 0.5 + ci / 2])
     std = float(v.std(ddof=1))
-    return CombinedEstimate(float(v.mean()), std / math.sqrt(n), std, n, float(lo), float(hi), ci)
+    sem = std / math.sqrt(n)
+    lo, hi = _stats.t_interval(float(v.mean()), sem, n - 1, ci)
+    return CombinedEstimate(float(v.mean()), sem, std, n, lo, hi, ci, n - 1)
 
 
 def trajectories_needed(rel_err_now: float, n_now: int, target_rel_err: float) -> int:
@@ -84,6 +96,16 @@ def trajectories_needed(rel_err_now: float, n_now: int, target_rel_err: float) -
         raise ValueError("need target_rel_err > 0, rel_err_now ≥ 0, n_now ≥ 1")
     total = math.ceil(_stats.scale_to_target(rel_err_now, n_now, target_rel_err) - 1e-9)
     return max(0, total - n_now)
+
+
+def length_needed_ps(rel_err_now: float, length_now_ps: float, target_rel_err: float) -> float:
+    """Run length (ps, per run) that brings the relative error of D to the target with the same runs.
+
+    With the default window rule the fit window does not grow with the run, so the error of D falls
+    as 1/√length like it does with the number of runs: length_now · (rel_err_now / target)².  (With
+    ``span=None`` — a window to half a block — the error does not fall with length at all.)
+    """
+    return _stats.scale_to_target(rel_err_now, length_now_ps, target_rel_err)
 
 
 @dataclasses.dataclass
@@ -125,8 +147,9 @@ def convergence_vs_length(
     """Relative error of the mean D (over trajectories) versus trajectory length.
 
     Each trajectory is cut to every length in ``lengths_ps``; D is fitted per
-    cut trajectory (same window if given) and the standard error of the mean
-    across the independent trajectories is reported relative to the mean.
+    cut trajectory (same window if given, else the default window rule, which does not grow with
+    the length) and the standard error of the mean across the independent trajectories is
+    reported relative to the mean.  Expect 1/√length.
     """
     rel, means, xs = [], [], []
     for L in lengths_ps:
