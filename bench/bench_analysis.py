@@ -89,7 +89,7 @@ def _read(path: str):
 
 
 def run_lmpflow(path: str) -> dict:
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
     import shutil
     shutil.rmtree(path + ".lmpflow", ignore_errors=True)  # cold: parse, do not load cache
     c0, t0 = _cpu_s(), time.perf_counter()

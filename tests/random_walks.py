@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmpflow.transport import MSDResult
+from lmpflow.analysis import MSDResult
 
 DT_PS = 0.02  # time between frames, ps
 D_A2_PS = 0.5  # true tracer D, Å²/ps

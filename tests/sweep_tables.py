@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from lmpflow.arrhenius import K_B_EV_K
+from lmpflow.analysis import K_B_EV_K
 
 MODELS = {  # label: (arch, functional, Ea eV, D0 cm2/s)
     "allegro-pbe": ("allegro", "PBE", 0.25, 1e-3),

@@ -90,7 +90,7 @@ def test_factorial_comparison_of_sweep_tables():
     # a 2 meV architecture effect measured with 14 meV errors: not resolved, so the ratio's interval is wide
     assert r["lo"] < r["ratio"] < r["hi"] and r["hi"] > 1
     # ln D(T): the Arrhenius laws of the synthetic models give the exact functional shift at each T
-    from lmpflow.arrhenius import K_B_EV_K
+    from lmpflow.analysis import K_B_EV_K
 
     d = eff[(eff["quantity"] == "ln_D") & (eff["T_K"] == 600.0)].set_index("factor")
     expected = abs(math.log(1.5) - 0.07 / (K_B_EV_K * 600.0))

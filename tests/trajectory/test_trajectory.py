@@ -39,7 +39,7 @@ def test_uneven_spacing_says_where_it_breaks():
 
 def test_type_only_dump_suggests_type_to_element(tmp_path):
     from lmpflow.trajectory import read_dump, write_dump
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
 
     p = write_dump(tmp_path / "d", walk(n_frames=20), ORTHO, elements=ELEMENTS,
                    element_column=False)
@@ -55,7 +55,7 @@ def test_type_only_dump_suggests_type_to_element(tmp_path):
 
 @pytest.mark.parametrize("bad", [0.0, -0.002, float("nan"), float("inf")])
 def test_frame_interval_must_be_a_positive_time(bad):
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
 
     tr = Trajectory(walk(n_frames=40), np.tile(ORTHO, (40, 1, 1)), np.zeros((40, 3)),
                     np.arange(40) * 10, np.arange(1, 13), np.array(ELEMENTS))

@@ -218,7 +218,7 @@ def _write_rw_run(run_dir: Path, rng, label: str, T_K: float, seed: int, *, keep
 
 
 def test_msd_npz_round_trip(tmp_path):
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
     from lmpflow.workflows.single_run import load_msd, save_msd
 
     res = msd(_rw_trajectory(np.random.default_rng(0)), "Li", dt_ps=RW_DT_PS)
@@ -257,7 +257,7 @@ def test_combined_error_matches_the_spread_of_independent_runs():
     # 40 independent 4-seed groups of random-walk runs: the reported standard error of the combined D
     # must match both the actual scatter of the combined D between groups and the spread of the per-run
     # D values (over the same window) divided by √4.
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
     from lmpflow.workflows.tables import _combined_fit
 
     rng = np.random.default_rng(5)

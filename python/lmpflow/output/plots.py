@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from lmpflow._host import atomic_output
 from lmpflow.analysis.neb import NebResult, smooth_path
-from lmpflow.arrhenius import K_B_EV_K, ArrheniusFit, TwoRegimeFit
-from lmpflow.transport import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
+from lmpflow.analysis import K_B_EV_K, ArrheniusFit, TwoRegimeFit
+from lmpflow.analysis import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
