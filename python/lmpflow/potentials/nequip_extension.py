@@ -31,12 +31,11 @@ from nequip.scripts._compile_utils import (
     single_frame_data_settings,
 )
 
-TARGET = "lmpflow_nequip"
-OWNED_MASK_KEY = "lmpflow_owned_mask"
-# metadata the pair style reads: the layouts the file runs in, and how many cutoffs deep messages reach
-LAYOUTS_KEY = "lmpflow_layouts"
-NUM_LAYERS_KEY = "lmpflow_num_layers"
-LAYOUTS = ("periodic", "deep_ghost")
+from lmpflow.potentials.backends import TARGET_LAYOUTS
+from lmpflow.potentials.nequip import LAYOUTS_KEY, LMPFLOW_TARGET, NUM_LAYERS_KEY, OWNED_MASK_KEY  # noqa: F401
+
+TARGET = LMPFLOW_TARGET
+LAYOUTS = TARGET_LAYOUTS[TARGET]
 
 _masked_model = contextvars.ContextVar("lmpflow_masked_model", default=False)
 
