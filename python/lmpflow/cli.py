@@ -319,6 +319,8 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------------------------------- #
 
 def build_parser() -> argparse.ArgumentParser:
+    from lmpflow.potentials.backends import TARGET_LAYOUTS
+
     p = argparse.ArgumentParser(
         prog="lmpflow", formatter_class=_Formatter,
         description="Li-ion transport in Li6PS5Cl from machine-learned force fields (NequIP/Allegro) in "
@@ -357,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
              "lmpflow_nequip (one file for one MPI rank and for any number), Allegro models pair_allegro.")
     sp.add_argument("model", help="a .nequip.zip package, checkpoint or shipped model label")
     sp.add_argument("--out", help="also copy the compiled file here (name ending in .nequip.pt2)")
-    sp.add_argument("--target", choices=["lmpflow_nequip", "pair_nequip", "pair_allegro"], default=None,
+    sp.add_argument("--target", choices=sorted(TARGET_LAYOUTS), default=None,
                     help="compile target (default: the architecture's)")
     sp.add_argument("--device", default="cpu", help="device the file will run on: cpu or cuda")
 
