@@ -63,7 +63,6 @@ def run_lammps(tmp: Path, atoms: Atoms, pt2: Path, ranks: int, *, style_args: st
     (work / "in.lmp").write_text(f"""
 units metal
 atom_style atomic
-atom_modify map array
 {pre}
 read_data data.lmp
 {after_read}

@@ -224,17 +224,18 @@ void NequipBackend::read_metadata(const std::string &path)
       layouts_ = {with_cell ? Layout::periodic : Layout::ghost};
       return;
     }
-    for (const auto &name : split(metadata_[kLayoutsKey])) {
-      bool known = false;
-      for (Layout l : {Layout::ghost, Layout::periodic, Layout::deep_ghost})
-        if (name == layout_name(l)) layouts_.push_back(l), known = true;
-      // a layout from a newer lmpflow is skipped; the others still run
-      if (!known) continue;
-      const Layout l = layouts_.back();
-      if ((l == Layout::periodic && !with_cell) || (l == Layout::deep_ghost && !with_mask))
-        throw ModelError("model '" + path + "' claims the " + name + " layout but lacks its inputs: recompile it with " +
-                         compile_command(l));
-    }
+    // names of layouts this build does not know (a newer lmpflow's) are skipped
+    for (const auto &name : split(metadata_[kLayoutsKey]))
+      for (Layout l : {Layout::ghost, Layout::periodic, Layout::deep_ghost}) {
+        if (name != layout_name(l)) continue;
+        if ((l == Layout::periodic && !with_cell) || (l == Layout::deep_ghost && !with_mask))
+          throw ModelError("model '" + path + "' claims the " + name +
+                           " layout but lacks its inputs: recompile it with " + compile_command(l));
+        layouts_.push_back(l);
+      }
+    if (layouts_.empty())
+      throw ModelError("model '" + path + "' runs in no graph layout this lmpflow builds (" +
+                       metadata_[kLayoutsKey] + "): update lmpflow or recompile the model");
     if (std::find(layouts_.begin(), layouts_.end(), Layout::deep_ghost) != layouts_.end()) {
       try {
         message_passing_layers_ = std::stoi(metadata_.at(kLayersKey));
