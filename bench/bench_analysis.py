@@ -1,13 +1,15 @@
 """Benchmark: read + MSD of a generated ~1 GB LAMMPS dump, lmpflow versus OVITO,
-MDAnalysis (EinsteinMSD, fft) and freud (MSD, float32).
+MDAnalysis (EinsteinMSD, fft) and freud (MSD, given float64 positions).
 
     python bench/bench_analysis.py [--frames 20000] [--atoms 1300] [--dir /tmp/lmpflow_bench]
 
 Each tool runs in its own subprocess so that peak memory (ru_maxrss of that
 process) is its own.  Tools that are not installed are reported as skipped.
 Ratios are printed from this one run.  The dump is a Li6PS5Cl-like cell
-(Li:P:S:Cl = 6:1:5:1) with Li random walks and vibrating framework atoms,
-``dump custom id type element xu yu zu``, LAMMPS' default ``%g`` format.
+(Li:P:S:Cl = 6:1:5:1) with Li random walks and vibrating framework atoms, in one of two formats
+(``--format``): ``xu`` = ``dump custom id type element xu yu zu`` in LAMMPS' default ``%g`` (what
+lmpflow's in.liPSCl writes), ``image`` = ``id type x y z ix iy iz`` with 5 decimals (wrapped
+coordinates and image flags, a common hand-written dump).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python"))
 
 
-def generate(path: Path, n_frames: int, n_atoms: int, seed: int = 0) -> None:
-    """Write the benchmark dump quickly (one printf template per frame)."""
+def generate(path: Path, n_frames: int, n_atoms: int, fmt: str = "xu", seed: int = 0) -> None:
+    """Write the benchmark dump quickly (one printf template per frame) in format `fmt` ("xu" or "image")."""
     rng = np.random.default_rng(seed)
     n_li = n_atoms * 6 // 13
     rest = n_atoms - n_li
@@ -40,18 +42,30 @@ def generate(path: Path, n_frames: int, n_atoms: int, seed: int = 0) -> None:
     L = 10.0 * (n_atoms / 52) ** (1 / 3)  # ~ Li6PS5Cl density
     base = rng.uniform(0, L, (n_atoms, 3))
     li = np.zeros((n_li, 3))
-    tmpl = "".join(f"%d {types[e]} {e} %g %g %g \n" for e in el)
+    if fmt == "xu":
+        tmpl = "".join(f"%d {types[e]} {e} %g %g %g \n" for e in el)
+        columns = "id type element xu yu zu"
+    else:
+        tmpl = "".join(f"%d {types[e]} %.5f %.5f %.5f %d %d %d\n" for e in el)
+        columns = "id type x y z ix iy iz"
     ids = np.arange(1, n_atoms + 1)
     head = ("ITEM: TIMESTEP\n{}\nITEM: NUMBER OF ATOMS\n%d\nITEM: BOX BOUNDS pp pp pp\n"
-            "0 %g\n0 %g\n0 %g\nITEM: ATOMS id type element xu yu zu\n") % (n_atoms, L, L, L)
+            "0 %g\n0 %g\n0 %g\nITEM: ATOMS %s\n") % (n_atoms, L, L, L, columns)
     with open(path, "w") as fh:
         for k in range(n_frames):
             li += rng.normal(0, 0.05, li.shape)
             pos = base + rng.normal(0, 0.1, base.shape)
             pos[:n_li] += li
-            vals = np.column_stack([ids, pos]).ravel().tolist()
-            for i in range(0, len(vals), 4):
-                vals[i] = int(vals[i])
+            if fmt == "xu":
+                rows = [ids, pos]
+            else:
+                image = np.floor(pos / L)
+                rows = [ids, pos - image * L, image]
+            vals = np.column_stack(rows).ravel().tolist()
+            width = 4 if fmt == "xu" else 7
+            for i in range(len(vals)):
+                if i % width == 0 or i % width >= 4:
+                    vals[i] = int(vals[i])
             fh.write(head.format(k * 10))
             fh.write(tmpl % tuple(vals))
 
@@ -66,13 +80,20 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+TYPE_TO_ELEMENT = {1: "Li", 2: "P", 3: "S", 4: "Cl"}  # the image format has no element column
+
+
+def _read(path: str):
+    from lmpflow.trajectory import read_dump
+    return read_dump(path, type_to_element=TYPE_TO_ELEMENT if "_image." in path else None)
+
+
 def run_lmpflow(path: str) -> dict:
-    from lmpflow.dump import read_dump
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
     import shutil
     shutil.rmtree(path + ".lmpflow", ignore_errors=True)  # cold: parse, do not load cache
     c0, t0 = _cpu_s(), time.perf_counter()
-    tr = read_dump(path)
+    tr = _read(path)
     t1 = time.perf_counter()
     read_cpu = _cpu_s() - c0
     read_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -119,9 +140,8 @@ def run_mdanalysis(path: str, n_li: int) -> dict:
 
 def run_freud(path: str, n_li: int) -> dict:
     import freud
-    from lmpflow.dump import read_dump
-    tr = read_dump(path)  # from the cache written by the lmpflow run
-    pos = np.ascontiguousarray(tr.positions[:, :n_li], dtype=np.float32)
+    tr = _read(path)  # from the cache written by the lmpflow run
+    pos = np.ascontiguousarray(tr.positions[:, :n_li], dtype=np.float64)
     box = freud.box.Box.cube(float(tr.cells[0, 0, 0]))
     t0 = time.perf_counter()
     m = freud.msd.MSD(box, mode="window").compute(pos).msd
@@ -147,6 +167,8 @@ def main() -> None:
     ap.add_argument("--atoms", type=int, default=1300)
     ap.add_argument("--dir", default="/tmp/lmpflow_bench")
     ap.add_argument("--tools", default="lmpflow,ovito,mdanalysis,freud")
+    ap.add_argument("--format", choices=["xu", "image"], default="xu",
+                    help="xu: id type element xu yu zu (%%g); image: id type x y z ix iy iz (5 decimals)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -154,15 +176,15 @@ def main() -> None:
         return
     d = Path(a.dir)
     d.mkdir(parents=True, exist_ok=True)
-    path = d / f"bench_{a.atoms}x{a.frames}.lammpstrj"
+    path = d / f"bench_{a.atoms}x{a.frames}_{a.format}.lammpstrj"
     if not path.exists():
         print(f"generating {path} ...", flush=True)
         t = time.perf_counter()
-        generate(path.with_suffix(".tmp"), a.frames, a.atoms)
+        generate(path.with_suffix(".tmp"), a.frames, a.atoms, a.format)
         os.replace(path.with_suffix(".tmp"), path)
         print(f"  {time.perf_counter() - t:.0f} s", flush=True)
     size_mb = path.stat().st_size / 1e6
-    print(f"dump: {path} ({size_mb:.0f} MB, {a.atoms} atoms, {a.frames} frames)")
+    print(f"dump: {path} ({size_mb:.0f} MB, {a.atoms} atoms, {a.frames} frames, format {a.format})")
     subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # warm page cache
     n_li = a.atoms * 6 // 13
     results = {}

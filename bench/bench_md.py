@@ -37,17 +37,18 @@ from lmpflow.system.structures import SPECIES, li6ps5cl
 REPEATS = 3
 
 
-def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, device: str, threads: int):
+def lammps_ms_per_step(atoms, pt2: Path, style: str, steps: int, workdir: Path, device: str, threads: int,
+                       keywords: str = ""):
     """(pair ms/step, whole-step ms/step, own overhead) of NVT MD after a 10-step warm-up.
 
-    Times come from LAMMPS's timer. `own overhead` is the pair style's own work (graph building, copies,
+    `keywords`: more pair_style keywords (e.g. "edges gpu"). Times come from LAMMPS's timer. `own overhead` is the pair style's own work (graph building, copies,
     write-back) relative to the model call inside it, from the style's timers over the same steps.
     """
-    log = workdir / f"log.{style.replace('/', '_')}.{len(atoms)}"
+    log = workdir / f"log.{style.replace('/', '_')}{keywords.replace(' ', '_')}.{len(atoms)}"
     session = LammpsSession(atoms, cmdargs=["-screen", "none", "-log", str(log)])
     lmp = session.lmp
     lmp.commands_string(f"""
-        pair_style {style} device {device} threads {threads}
+        pair_style {style} device {device} threads {threads} {keywords}
         pair_coeff * * {pt2} {' '.join(SPECIES)}
         velocity all create 600 1 mom yes rot yes
         fix md all nvt temp 600 600 0.1

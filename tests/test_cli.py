@@ -126,3 +126,73 @@ def test_tiny_demo_prints_arrhenius_results(tmp_path, standin_file):
     r = lmpflow_cli("report", out, "--out", tmp_path / "report")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "standin" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_sweep_target_err_adds_trajectories_until_the_error(tmp_path, standin_file):
+    out = tmp_path / "sweep"
+    r = lmpflow_cli("sweep", out, "--potential", f"{standin_file}=standin", "--T", 900, "--target-err", "20%",
+                    "--min-seeds", 3, "--max-seeds", 5, "--batch", 1, "--steps", 1000, "--eq-steps", 200,
+                    "--dump-every", 20, "--workers", 2, "--no-plots")
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = pd.read_csv(out / "adaptive.csv").iloc[0]
+    n = int(row["n_seeds"])
+    assert 3 <= n <= 5 and row["target_rel_err"] == 0.2
+    assert (row["status"] == "target reached" and row["rel_err_bound"] <= 0.2) or \
+        (row["status"] == "max_seeds reached" and n == 5)
+    assert "trajectories per point (adaptive):" in r.stdout
+    assert f"standin 900 K: {n} trajectories, relative error of D {row['rel_err']:.2%} (target 20.00%)" in r.stdout
+    assert len(pd.read_csv(out / "runs.csv")) == n and "adaptive.csv" in r.stdout
+    assert "target relative error of D 20 %" in r.stderr and "MD steps/s" in r.stderr
+
+
+def test_sweep_target_err_errors_are_clear(tmp_path, standin_file):
+    base = ["sweep", tmp_path / "s", "--potential", standin_file, "--T", 900]
+    r = lmpflow_cli(*base, "--target-err", "150%")
+    assert r.returncode == 2 and "'150%' is not a relative error in (0, 100 %): give e.g. 1% or 0.01" in r.stderr
+    r = lmpflow_cli(*base, "--target-err", "1%", "--seeds", 4)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "give one of them (bound an adaptive sweep with --min-seeds/--max-seeds)" in r.stderr
+    r = lmpflow_cli(*base, "--target-err", "0.05", "--min-seeds", 2)
+    assert r.returncode == 1 and "min_seeds=2 must be an integer ≥ 3" in r.stderr
+
+
+def test_model_arguments_take_a_label_and_factor_labels():
+    from lmpflow.cli import _split_model_arg
+
+    assert _split_model_arg("nequip-chgnet-pbe=arch:NequIP,xc:PBE") == (
+        "nequip-chgnet-pbe", None, {"arch": "NequIP", "xc": "PBE"})
+    assert _split_model_arg("m.nequip.pt2=mine, xc:HSE06") == ("m.nequip.pt2", "mine", {"xc": "HSE06"})
+    assert _split_model_arg("pot.lmp=morse") == ("pot.lmp", "morse", {})
+    with pytest.raises(ValueError, match="two labels"):
+        _split_model_arg("m=a,b")
+    with pytest.raises(ValueError, match="NAME:LEVEL"):
+        _split_model_arg("m=arch:")
+
+
+def test_compare_with_factor_labels_reports_main_effects(tmp_path):
+    from conftest import morse_standin_lines
+
+    args = []
+    # a 2 × 2 grid less one cell, like the shipped NequIP-PBE, NequIP-r2SCAN, Allegro-PBE
+    for name, well, factors in (("m1-a", 0.20, "arch:M1,xc:A"), ("m1-b", 0.30, "arch:M1,xc:B"),
+                                ("m2-a", 0.22, "arch:M2,xc:A")):
+        f = tmp_path / f"{name}.lmp"
+        f.write_text("\n".join(morse_standin_lines(well)) + "\n")
+        args += ["--potential", f"{f}={name},{factors}"]
+    out = tmp_path / "cmp"
+    r = lmpflow_cli("compare", *args, "--T", 700, 1000, "--seeds", 2, "--steps", 1000, "--eq-steps", 200,
+                    "--dump-every", 20, "--workers", 2, "--hops", "--frames", 0, "--out-dir", out, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "report.html" in r.stdout
+    fac = pd.read_csv(out / "factors.csv").set_index("model")
+    assert fac.loc["m1-b", "xc"] == "B" and fac.loc["m2-a", "arch"] == "M2"
+    eff = pd.read_csv(out / "factorial_effects.csv")
+    ea = eff[eff["quantity"] == "Ea_eV"].set_index("factor")
+    arr = pd.read_csv(out / "sweep" / "arrhenius.csv").set_index("label")["Ea_eV"]
+    assert ea.loc["xc", "effect"] == pytest.approx(abs(arr["m1-b"] - arr["m1-a"]))  # at fixed arch M1
+    assert ea.loc["arch", "effect"] == pytest.approx(abs(arr["m2-a"] - arr["m1-a"]))  # at fixed xc A
+    ratios = pd.read_csv(out / "factorial_ratios.csv")
+    assert set(ratios["numerator"]) == {"arch"} and set(ratios["denominator"]) == {"xc"}
+    md = (out / "report.md").read_text()
+    assert "arch effect / xc effect = " in md and "Trajectories per point" in md
+    assert "src='data:image/png;base64," in (out / "report.html").read_text()

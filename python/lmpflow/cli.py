@@ -54,7 +54,8 @@ def _structure(args):
 def _add_potential_args(p: argparse.ArgumentParser, many: bool) -> None:
     g = p.add_argument_group("potential (give --model or --potential" + (", repeatable)" if many else ")"))
     act = "append" if many else "store"
-    g.add_argument("--model", action=act, metavar="MODEL[=LABEL]", help=_POTENTIAL_HELP)
+    g.add_argument("--model", action=act, metavar="MODEL[=LABEL]", help=_POTENTIAL_HELP + (
+        " In `compare`, =NAME:LEVEL,... gives factor labels, e.g. =arch:NequIP,xc:PBE." if many else ""))
     g.add_argument("--potential", action=act, metavar="FILE[=LABEL]",
                    help="a file of classical LAMMPS pair_style/pair_coeff lines (types in --species order), "
                         "run instead of an ML model (no plugin needed)")
@@ -63,22 +64,48 @@ def _add_potential_args(p: argparse.ArgumentParser, many: bool) -> None:
     g.add_argument("--label", help="name of the potential in tables (single-potential commands)")
 
 
-def _potentials(args, many: bool):
+def _split_model_arg(text: str) -> tuple[str, str | None, dict[str, str]]:
+    """MODEL[=LABEL][,FACTOR:LEVEL...] or MODEL=FACTOR:LEVEL,... -> (model, label or None, {factor: level})."""
+    spec, _, rest = text.partition("=")
+    label, factors = None, {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        name, colon, level = item.partition(":")
+        if colon:
+            if not name or not level:
+                raise ValueError(f"{text!r}: factor labels are NAME:LEVEL, e.g. arch:NequIP,xc:PBE")
+            factors[name.strip()] = level.strip()
+        elif label is None:
+            label = item
+        else:
+            raise ValueError(f"{text!r} names two labels ({label!r}, {item!r}); give one label and "
+                             "NAME:LEVEL factor labels, e.g. MODEL=mylabel,arch:NequIP,xc:PBE")
+    return spec, label, factors
+
+
+def _potentials(args, many: bool, with_factors: bool = False):
+    """The potentials of --model/--potential; with_factors: also {label: {factor: level}} (given ones over the
+    model sidecar's arch and functional)."""
     from lmpflow.potentials.potential import as_potential
 
     models = (args.model or []) if many else ([args.model] if args.model else [])
     classical = (args.potential or []) if many else ([args.potential] if args.potential else [])
     if not models and not classical:
         raise ValueError("give --model MODEL (an ML model) or --potential FILE (classical pair lines)")
-    pots = []
-    for text in [*models, *classical]:
-        spec, _, label = text.partition("=")
-        if text in classical and not Path(spec).is_file():
+    pots, factors = [], {}
+    for i, text in enumerate([*models, *classical]):
+        spec, label, given = _split_model_arg(text)
+        if i >= len(models) and not Path(spec).is_file():
             raise FileNotFoundError(f"potential file {spec} does not exist")
         pot = as_potential(spec, species=args.species)
         label = label or (args.label if not many else None)
-        pots.append(dataclasses.replace(pot, label=label) if label else pot)
-    return pots
+        if label:
+            pot = dataclasses.replace(pot, label=label)
+        pots.append(pot)
+        if with_factors:
+            from lmpflow.workflows.compare import model_factors
+
+            factors[pot.label] = {**model_factors(spec, pot), **given}
+    return (pots, factors) if with_factors else pots
 
 
 def _add_md_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
@@ -88,6 +115,20 @@ def _add_md_args(p: argparse.ArgumentParser, defaults: dict | None = None) -> No
     g.add_argument("--eq-steps", type=int, default=d["eq_steps"], help="equilibration steps (not dumped)")
     g.add_argument("--timestep-ps", type=float, default=d["timestep_ps"], help="MD timestep, ps")
     g.add_argument("--dump-every", type=int, default=d["dump_every"], help="steps between dumped frames")
+
+
+def _add_adaptive_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "adaptive trajectories (instead of --seeds)",
+        "Seeds are added to each model × T point until the D of the MSD combined over its trajectories\n"
+        "reaches the target relative standard error r, with a margin of one standard deviation of the error\n"
+        "estimate itself (stop when r·(1 + 1/sqrt(2(n-1))) <= target), or the point has --max-seeds.\n"
+        "Decisions: adaptive.csv, adaptive_looks.csv, adaptive.json.")
+    g.add_argument("--target-err", type=_fraction, default=None, metavar="ERR",
+                   help="target relative error of D per point, e.g. 1%% or 0.01")
+    g.add_argument("--min-seeds", type=int, default=8, help="pilot trajectories per point (and fewest it stops with)")
+    g.add_argument("--max-seeds", type=int, default=300, help="most trajectories per point")
+    g.add_argument("--batch", type=int, default=4, help="fewest trajectories added to a point at a time")
 
 
 def _add_exec_args(p: argparse.ArgumentParser) -> None:
@@ -207,24 +248,59 @@ def _executor(args):
     return Client(args.dask)
 
 
+def _fraction(text: str) -> float:
+    """A relative error given as '1%' or 0.01."""
+    t = str(text).strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative error: give e.g. 1% or 0.01") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a relative error in (0, 100 %): give e.g. 1% or 0.01")
+    return value
+
+
+def _adaptive_kwargs(args) -> dict:
+    """run_sweep's seeds / adaptive keywords from --seeds or --target-err (and its --min/--max-seeds, --batch)."""
+    if args.target_err is None:
+        seeds = args.seeds or [3]
+        return {"seeds": seeds if len(seeds) > 1 else seeds[0]}
+    if args.seeds:
+        raise ValueError("--seeds fixes the number of trajectories and --target-err adds them until D reaches the "
+                         "error: give one of them (bound an adaptive sweep with --min-seeds/--max-seeds)")
+    return {"target_rel_err": args.target_err, "min_seeds": args.min_seeds, "max_seeds": args.max_seeds,
+            "batch": args.batch}
+
+
+def _print_adaptive(table) -> None:
+    if table is None or table.empty:
+        return
+    print("trajectories per point (adaptive):")
+    for _, r in table.iterrows():
+        print(f"  {r['label']} {r['T_K']:g} K: {int(r['n_seeds'])} trajectories, relative error of D "
+              f"{r['rel_err']:.2%} (target {r['target_rel_err']:.2%}): {r['status']}")
+
+
 def cmd_sweep(args) -> int:
     from lmpflow.workflows.sweep import run_sweep
     from lmpflow.workflows.tables import format_results
 
     pots = _potentials(args, many=True)
     structure = _structure(args)
+    seeding = _adaptive_kwargs(args)
     executor = _executor(args)
     try:
-        res = run_sweep(pots, args.T, args.seeds if len(args.seeds) > 1 else args.seeds[0], args.out_dir,
-                        structure, steps=args.steps, eq_steps=args.eq_steps, timestep_ps=args.timestep_ps,
-                        dump_every=args.dump_every, executor=executor, workers=args.workers,
-                        threads_per_run=args.threads_per_run, mode=args.mode, np=args.np,
-                        plots=not args.no_plots)
+        res = run_sweep(pots, args.T, out_dir=args.out_dir, structure=structure, steps=args.steps,
+                        eq_steps=args.eq_steps, timestep_ps=args.timestep_ps, dump_every=args.dump_every,
+                        executor=executor, workers=args.workers, threads_per_run=args.threads_per_run,
+                        mode=args.mode, np=args.np, plots=not args.no_plots, **seeding)
     finally:
         if executor is not None:
             executor.close()
     print(format_results(res["tables"]["summary"], res["tables"]["arrhenius"]))
-    print(f"tables: {args.out_dir}/runs.csv, summary.csv, arrhenius.csv")
+    _print_adaptive(res["tables"].get("adaptive"))
+    extra = ", adaptive.csv, adaptive_looks.csv" if "adaptive" in res["tables"] else ""
+    print(f"tables: {args.out_dir}/runs.csv, summary.csv, arrhenius.csv{extra}")
     return 0
 
 
@@ -256,8 +332,15 @@ def cmd_analyze(args) -> int:
 def cmd_report(args) -> int:
     from lmpflow.output.report import write_report
 
-    out = write_report(list(args.sweep_dirs), neb_results=args.neb or None, out_dir=args.out, html=args.html)
-    print(f"wrote {out}")
+    factors = {}
+    for text in args.factors or []:
+        label, _, given = _split_model_arg(text)
+        if not given:
+            raise ValueError(f"--factors {text!r}: give LABEL=NAME:LEVEL,..., e.g. nequip-chgnet-pbe=arch:NequIP,xc:PBE")
+        factors[label] = given
+    out = write_report(list(args.sweep_dirs), neb_results=args.neb or None, out_dir=args.out, html=not args.no_html,
+                       factors=factors or None)
+    print(f"wrote {out}" + ("" if args.no_html else f" and {out.with_suffix('.html')}"))
     return 0
 
 
@@ -276,12 +359,15 @@ def cmd_render(args) -> int:
 def cmd_compare(args) -> int:
     from lmpflow.workflows.compare import compare_models
 
-    out = compare_models(_potentials(args, many=True), args.T, args.seeds, args.out_dir, structure=_structure(args),
-                         hops=args.hops, n_frames=args.frames,
+    pots, factors = _potentials(args, many=True, with_factors=True)
+    seeding = _adaptive_kwargs(args)
+    seeds = seeding.pop("seeds", None)
+    out = compare_models(pots, args.T, seeds, args.out_dir, structure=_structure(args), hops=args.hops,
+                         n_frames=args.frames, factors=factors,
                          sweep_kwargs={"steps": args.steps, "eq_steps": args.eq_steps,
                                        "timestep_ps": args.timestep_ps, "dump_every": args.dump_every,
-                                       "workers": args.workers})
-    print(f"wrote {out}")
+                                       "workers": args.workers, **seeding})
+    print(f"wrote {out} and {out.with_suffix('.html')} (tables as CSV beside them)")
     return 0
 
 
@@ -374,8 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
              "redoing finished runs. Writes runs.csv, summary.csv, arrhenius.csv and plots in OUT_DIR.")
     sp.add_argument("out_dir")
     sp.add_argument("--T", type=float, nargs="+", required=True, help="temperatures, K")
-    sp.add_argument("--seeds", type=int, nargs="+", default=[3],
-                    help="one number n (seeds 1..n) or an explicit list of seeds")
+    sp.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="one number n (seeds 1..n) or an explicit list of seeds; unset: 3, or adaptive with "
+                         "--target-err")
+    _add_adaptive_args(sp)
     _add_potential_args(sp, many=True)
     _add_md_args(sp)
     _add_structure_args(sp)
@@ -399,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("sweep_dirs", nargs="+", help="sweep output directories (with runs.csv, summary.csv, ...)")
     sp.add_argument("-o", "--out", default="report", help="output folder of the report (report.md, figures)")
     sp.add_argument("--neb", nargs="+", metavar="CSV", help="neb_barriers.csv files (from `lmpflow neb`)")
-    sp.add_argument("--html", action="store_true", help="also write report.html")
+    sp.add_argument("--factors", action="append", metavar="LABEL=NAME:LEVEL,...",
+                    help="factor labels of a model for the architecture × functional effects, e.g. "
+                         "nequip-chgnet-pbe=arch:NequIP,xc:PBE (default: the tables' arch and functional)")
+    sp.add_argument("--no-html", action="store_true", help="skip report.html (self-contained, plots embedded)")
 
     sp = add("render", cmd_render, "render a snapshot of a dump (or the Li density over all frames) to PNG",
              "Uses OVITO's headless renderers (needs libvulkan1 + mesa-vulkan-drivers on Linux).")
@@ -422,19 +513,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out-dir", default="neb_out")
 
     sp = add("compare", cmd_compare, "compare models: same sweep + NEB for each, with a Markdown/HTML report",
-             "Give each model as --model FILE=LABEL (or --potential FILE=LABEL); reports Ea, σ(300 K), barriers, "
-             "pairwise differences with significance, and force/energy disagreement on shared frames.")
+             "Give each model as --model MODEL[=LABEL][,NAME:LEVEL...] (or --potential FILE=...), e.g. "
+             "--model nequip-chgnet-pbe=arch:NequIP,xc:PBE; factor labels default to the model sidecar's arch and "
+             "functional (else its label source). Reports Ea, σ(300 K), barriers, the main effects of the "
+             "functional and of the architecture with their ratio, pairwise differences with significance, and "
+             "force/energy disagreement on shared frames.")
     _add_potential_args(sp, many=True)
     _add_structure_args(sp)
     sp.add_argument("--T", type=float, nargs="+", default=[600.0, 750.0, 900.0], help="temperatures, K")
-    sp.add_argument("--seeds", type=int, default=3, help="independent runs per model and temperature")
+    sp.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="independent runs per model and temperature (n, or a list of seeds); unset: 3, or "
+                         "adaptive with --target-err")
+    _add_adaptive_args(sp)
     sp.add_argument("--steps", type=int, default=5000, help="production steps per run")
     sp.add_argument("--eq-steps", type=int, default=1000, help="equilibration steps per run")
     sp.add_argument("--timestep-ps", type=float, default=0.001, help="MD timestep, ps")
     sp.add_argument("--dump-every", type=int, default=20, help="steps between dumped frames")
     sp.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
-    sp.add_argument("--hops", nargs="+", default=["doublet", "intra-cage", "inter-cage"])
-    sp.add_argument("--frames", type=int, default=10, help="shared frames for the disagreement")
+    sp.add_argument("--hops", nargs="*", default=["doublet", "intra-cage", "inter-cage"],
+                    help="NEB hops per model (--hops alone: no NEB)")
+    sp.add_argument("--frames", type=int, default=10, help="shared frames for the disagreement (0: none)")
     sp.add_argument("--out-dir", default="compare_out")
 
     sp = add("demo", cmd_demo, "short sweep on the shipped default model: D(T), Ea, σ(300 K) and plots",

@@ -1,5 +1,10 @@
 """Model-comparison report on synthetic sweep tables, exact statistics and exact model disagreement."""
+import base64
 import math
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,34 +14,9 @@ from ase.calculators.lj import LennardJones
 from scipy import stats
 
 from lmpflow.analysis.comparison import pairwise_differences
-from lmpflow.arrhenius import K_B_EV_K
 from lmpflow.output.report import write_report
 from lmpflow.workflows.compare import model_disagreement
-
-MODELS = {  # label: (arch, functional, Ea eV, D0 cm2/s)
-    "allegro-pbe": ("allegro", "PBE", 0.25, 1e-3),
-    "allegro-hse": ("allegro", "HSE06", 0.32, 1.5e-3),
-    "nequip-pbe": ("nequip", "PBE", 0.252, 1e-3),
-}
-TEMPS = [500.0, 600.0, 700.0, 800.0]
-
-
-def synthetic_tables(n_runs=20, rel_sem=0.05):
-    """summary/arrhenius tables in the sweep's format (brief), generated from exact Arrhenius laws."""
-    summ, arr = [], []
-    for label, (arch, func, ea, d0) in MODELS.items():
-        for T in TEMPS:
-            d = d0 * math.exp(-ea / (K_B_EV_K * T))
-            summ.append(dict(label=label, arch=arch, functional=func, T_K=T, n_runs=n_runs, D_mean_cm2_s=d,
-                             D_sem_cm2_s=rel_sem * d, D_ci_lo_cm2_s=0.9 * d, D_ci_hi_cm2_s=1.1 * d,
-                             sigma_mean_mS_cm=1e4 * d, sigma_sem_mS_cm=1e4 * rel_sem * d, haven=1.0,
-                             haven_err=0.1))
-        d300 = d0 * math.exp(-ea / (K_B_EV_K * 300))
-        arr.append(dict(label=label, arch=arch, functional=func, Ea_eV=ea, Ea_err_eV=0.01, prefactor_cm2_s=d0,
-                        D300_cm2_s=d300, D300_lo_cm2_s=d300 / 2, D300_hi_cm2_s=d300 * 2,
-                        sigma300_mS_cm=1e4 * d300, sigma300_lo_mS_cm=1e4 * d300 / 2,
-                        sigma300_hi_mS_cm=1e4 * d300 * 2, n_temperatures=len(TEMPS)))
-    return {"summary": pd.DataFrame(summ), "arrhenius": pd.DataFrame(arr)}
+from sweep_tables import MODELS, adaptive_tables, synthetic_tables
 
 
 def test_pairwise_statistics_are_exact():
@@ -131,9 +111,116 @@ def test_write_report(tmp_path):
         assert (tmp_path / "rep" / png).stat().st_size > 10000
         assert f"]({png})" in text
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert "<table>" in html and 'src="arrhenius_compare.png"' in html
+    assert "<table>" in html and "src='data:image/png;base64," in html and "arrhenius_compare.png'" not in html
     pw = pd.read_csv(tmp_path / "rep" / "pairwise.csv")
     assert set(pw.quantity) == {"Ea_eV", "log10_sigma300", "D_cm2_s"}
+
+
+class _Page(HTMLParser):
+    """What a browser would need: headings, images (src), tables (rows × cells) and their CSV links."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings, self.images, self.tables, self.csv_links, self._cell = [], [], [], [], None
+        self._in_h = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("h1", "h2"):
+            self._in_h = True
+            self.headings.append("")
+        elif tag == "img":
+            self.images.append(a["src"])
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag == "a" and a.get("href", "").endswith(".csv"):
+            self.csv_links.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2"):
+            self._in_h = False
+        elif tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._in_h:
+            self.headings[-1] += data
+        if self._cell is not None:
+            self._cell += data
+
+
+def _full_report(out: Path) -> Path:
+    tables = synthetic_tables()
+    tables["adaptive"], tables["adaptive_looks"] = adaptive_tables(tables["summary"])
+    neb = pd.DataFrame([dict(label=l, hop="doublet", hop_distance_A=1.9, barrier_forward_eV=0.1 + i / 50,
+                             barrier_backward_eV=0.1, converged=True) for i, l in enumerate(MODELS)])
+    write_report(tables, neb, None, out)
+    return out / "report.html"
+
+
+def test_report_html_is_self_contained_and_its_tables_are_csv(tmp_path):
+    page = _Page()
+    html = _full_report(tmp_path / "rep")
+    page.feed(html.read_text())
+    assert page.headings[:5] == ["lmpflow model comparison", "Models and transport", "Trajectories per point",
+                                 "Architecture × functional", "Pairwise differences (a − b)"]
+    # every figure is embedded: a PNG inside the page itself
+    assert len(page.images) == 3
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    # every table has its CSV beside the page, with the same rows
+    assert len(page.csv_links) == len(page.tables) >= 7
+    for table, name in zip(page.tables, page.csv_links):
+        csv = pd.read_csv(html.parent / name)
+        assert len(csv) == len(table) - 1, name  # minus the header row
+        assert all(len(row) == len(table[0]) for row in table), name
+
+
+def test_report_renders_in_a_headless_browser(tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium (apt-get install -y chromium); the page is still parsed by the test above")
+    from PIL import Image
+
+    alone = tmp_path / "alone"  # only the page: a file it referenced would be missing and show as broken
+    alone.mkdir()
+    shutil.copy(_full_report(tmp_path / "rep"), alone / "report.html")
+    shot = tmp_path / "shot.png"
+    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1000,1600",
+                        f"--screenshot={shot}", (alone / "report.html").as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), r.stderr[-2000:]
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    assert img.shape[:2] == (1600, 1000)
+    ink = (img.min(axis=2) < 200).mean()  # text, table lines and plots
+    saturation = img.max(axis=2) - img.min(axis=2)
+    coloured = (saturation > 80).mean()  # the plots' coloured lines and markers (text and tables are grey)
+    assert ink > 0.03 and coloured > 0.002, (ink, coloured)
+
+
+def test_report_answers_the_factorial_question_and_counts_trajectories(tmp_path):
+    md = _full_report(tmp_path / "rep").with_name("report.md").read_text()
+    assert "The sweep was adaptive" in md and "![Relative error of D" in md
+    assert "Ea (eV): arch effect / xc effect = " in md
+    assert "the xc effect is significant, the arch effect is not" in md  # 2 meV vs 70 meV, errors 10 meV
+    blocks = [b.splitlines() for b in md.split("\n\n") if b.startswith("|")]
+    assert len(blocks) >= 7 and all(len({ln.count("|") for ln in b}) == 1 for b in blocks)  # no cell spills over
+    traj = pd.read_csv(tmp_path / "rep" / "trajectories.csv")
+    assert (traj["n"] == 20).all() and (traj["needed_for_target"] == 20).all()  # 5 % reached with 20
+    eff = pd.read_csv(tmp_path / "rep" / "factorial_effects.csv")
+    assert len(eff) == 2 * (1 + 4 + 1)  # (arch, xc) × (Ea, ln D at 4 T, ln σ(300 K))
+    ea = eff[eff["quantity"] == "Ea_eV"].set_index("factor")
+    assert ea.loc["xc", "effect"] == pytest.approx(0.07) and ea.loc["arch", "effect"] == pytest.approx(0.002)
+    assert (tmp_path / "rep" / "error_vs_trajectories.png").stat().st_size > 10000
+    assert pd.read_csv(tmp_path / "rep" / "factors.csv").set_index("model").loc["nequip-pbe", "arch"] == "nequip"
 
 
 def test_write_report_reads_sweep_dirs(tmp_path):
@@ -161,6 +248,10 @@ def test_compare_models_end_to_end(tmp_path):
     text = md.read_text()
     assert "morse-0.20" in text and "morse-0.26" in text and "doublet" in text
     assert "RMS force diff" in text and (tmp_path / "report.html").exists()
+    # factor labels default to the potentials' own: both classical, functionals A and B
+    fac = pd.read_csv(tmp_path / "factors.csv").set_index("model")
+    assert list(fac["arch"]) == ["classical", "classical"] and list(fac["xc"]) == ["A", "B"]
+    assert set(pd.read_csv(tmp_path / "factorial_effects.csv")["factor"]) == {"xc"}
     neb = pd.read_csv(tmp_path / "neb" / "morse-0.26" / "neb_barriers.csv")
     assert neb.loc[0, "hop"] == "doublet" and neb.loc[0, "converged"]
     dis = __import__("json").loads((tmp_path / "disagreement.json").read_text())

@@ -140,6 +140,20 @@ def test_compile_cache_hit_does_not_recompile(cache, fake_package, monkeypatch):
     assert not list(cache.glob(".compile-*"))  # temporary dirs cleaned up
 
 
+def test_first_use_says_it_compiles_and_how_long(cache, fake_package, monkeypatch, capsys):
+    monkeypatch.setattr(nequip_files, "run_tool", fake_compiler([], delay=1.1))
+    out = nequip_files.compile_model(fake_package)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert err[0].startswith("lmpflow: compiling model my-model.nequip.zip for this machine (pair_allegro, cpu)")
+    assert "a few minutes, once" in err[0] and str(cache) in err[0]
+    seconds = float(err[1].split(" in ")[1].split(" s ")[0])
+    assert err[1].startswith("lmpflow: compiled my-model.nequip.zip in") and 1 <= seconds < 10
+    assert err[1].endswith(str(out))
+    nequip_files.compile_model(fake_package)  # cached: silent
+    assert capsys.readouterr().err == ""
+
+
 def test_compile_lock_compiles_once_under_concurrency(cache, fake_package, monkeypatch):
     calls, results = [], []
     monkeypatch.setattr(nequip_files, "run_tool", fake_compiler(calls, delay=0.5))

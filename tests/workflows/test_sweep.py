@@ -189,7 +189,7 @@ _RW_ELEMENTS = ["Li"] * RW_N_LI + ["S"] * RW_N_FW
 
 
 def _rw_trajectory(rng, **kw):
-    from lmpflow.dump import Trajectory
+    from lmpflow.trajectory import Trajectory
 
     pos = _rw_positions(rng, **kw)
     n = pos.shape[0]
@@ -200,7 +200,7 @@ def _rw_trajectory(rng, **kw):
 
 def _write_rw_run(run_dir: Path, rng, label: str, T_K: float, seed: int, *, keep_msd: bool = True, **kw):
     """A finished run directory as run.analyse_run leaves it: dump, msd.npz, result.json."""
-    from lmpflow.dump import write_dump
+    from lmpflow.trajectory import write_dump
     from lmpflow.workflows.single_run import MSD_NPZ_NAME, analyse_dump, save_msd
 
     run_dir.mkdir(parents=True)
@@ -218,7 +218,7 @@ def _write_rw_run(run_dir: Path, rng, label: str, T_K: float, seed: int, *, keep
 
 
 def test_msd_npz_round_trip(tmp_path):
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
     from lmpflow.workflows.single_run import load_msd, save_msd
 
     res = msd(_rw_trajectory(np.random.default_rng(0)), "Li", dt_ps=RW_DT_PS)
@@ -257,7 +257,7 @@ def test_combined_error_matches_the_spread_of_independent_runs():
     # 40 independent 4-seed groups of random-walk runs: the reported standard error of the combined D
     # must match both the actual scatter of the combined D between groups and the spread of the per-run
     # D values (over the same window) divided by √4.
-    from lmpflow.transport import msd
+    from lmpflow.analysis import msd
     from lmpflow.workflows.tables import _combined_fit
 
     rng = np.random.default_rng(5)

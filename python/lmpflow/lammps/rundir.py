@@ -33,7 +33,7 @@ DATA_NAME = "data.lmp"
 DUMP_NAME = "dump.lammpstrj"
 LOG_NAME = "log.lammps"
 
-#: Fewest production frames the transport analysis accepts (5 error blocks of 8 frames, fitted to half a block).
+#: Fewest production frames the transport analysis accepts (5 error blocks of 8 frames).
 MIN_FRAMES = 40
 
 

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from lmpflow._host import atomic_output
 from lmpflow.analysis.neb import NebResult, smooth_path
-from lmpflow.arrhenius import K_B_EV_K, ArrheniusFit, TwoRegimeFit
-from lmpflow.transport import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
+from lmpflow.analysis import K_B_EV_K, ArrheniusFit, TwoRegimeFit
+from lmpflow.analysis import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, MSDResult
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
@@ -191,5 +191,44 @@ def plot_neb(results: NebResult | Sequence[NebResult], png: str | Path, title: s
     ax.set_ylabel("E − E(initial) (eV)")
     ax.set_title(title or "NEB (forward / backward barrier)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, png)
+
+
+def plot_error_vs_trajectories(points, png: str | os.PathLike, target_rel_err: float = 0.01, looks=None) -> Path:
+    """Relative standard error of D against the number of trajectories, per (label, T) point (log-log).
+
+    points: rows with label, T_K, n (trajectories used) and rel_err (reached); looks: optional rows with label,
+    T_K, n, rel_err of earlier decisions (an adaptive sweep's adaptive_looks table), drawn as the measured
+    curve. Each point also gets its 1/√n expectation through the final error, and the target is a line."""
+    fig, ax = _axes((6.5, 4.5))
+    n_max = 1
+    for (label, T), g in points.groupby(["label", "T_K"], sort=True):
+        r = g.iloc[-1]
+        n, rel = int(r["n"]), float(r["rel_err"])
+        if not (n >= 1 and np.isfinite(rel) and rel > 0):
+            continue
+        measured = None
+        if looks is not None and len(looks):
+            m = looks[(looks["label"] == label) & (looks["T_K"] == T)]
+            m = m[np.isfinite(m["rel_err"]) & (m["rel_err"] > 0)]
+            measured = (m["n"].to_numpy(float), m["rel_err"].to_numpy(float)) if len(m) else None
+        xs, ys = measured if measured is not None else (np.array([n]), np.array([rel]))
+        line, = ax.plot(xs, ys, "o-", ms=4, lw=1, label=f"{label} {T:g} K: {n} trajectories, {rel:.2%}")
+        # the expectation runs on to where it meets the target (how many trajectories the target needs)
+        reach = n * (rel / target_rel_err) ** 2
+        n_end = min(max(2.0 * n, 1.3 * reach, 4.0), 1e5)
+        n_max = max(n_max, n_end)
+        nn = np.geomspace(max(1.0, xs.min() / 2), n_end, 60)
+        ax.plot(nn, rel * np.sqrt(n / nn), "--", lw=0.8, color=line.get_color())
+    ax.axhline(target_rel_err, color="k", lw=1, ls=":", label=f"target {target_rel_err:.2%}")
+    ax.plot([], [], "k--", lw=0.8, label="1/√n expectation")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(left=1, right=max(4.0, 1.1 * n_max))
+    ax.set_xlabel("trajectories per point")
+    ax.set_ylabel("relative standard error of D")
+    n_entries = len(ax.get_legend_handles_labels()[0])
+    ax.legend(fontsize=6 if n_entries > 8 else 7, ncol=2 if n_entries > 8 else 1)
     fig.tight_layout()
     return save_figure(fig, png)

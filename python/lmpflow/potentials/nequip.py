@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -192,11 +193,17 @@ def arch_of(src: Path) -> str:
 
 
 @contextlib.contextmanager
-def _file_lock(lock_path: Path):
-    """Exclusive advisory lock (blocks until another process finishes the same compile)."""
+def _file_lock(lock_path: Path, waiting_message: str | None = None):
+    """Exclusive advisory lock (blocks until another process finishes the same compile; says so first if
+    `waiting_message`)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting_message:
+                _say(f"lmpflow: {waiting_message}")
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -244,9 +251,15 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
     if not out.name.endswith(COMPILED_SUFFIX):
         raise ValueError(f"compiled model name must end with {COMPILED_SUFFIX}, got {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(out.with_name(out.name + ".lock")):
+    if out.is_file():
+        return out
+    with _file_lock(out.with_name(out.name + ".lock"), f"another process is compiling {src.name}; waiting for it"):
         if out.is_file():
             return out
+        # A compile takes minutes with nothing else to show: say so, and how long it took.
+        _say(f"lmpflow: compiling model {src.name} for this machine ({target}, {device}) with nequip-compile; "
+             f"this takes a few minutes, once (cached in {out.parent})")
+        t0 = time.monotonic()
         tmpdir = Path(tempfile.mkdtemp(prefix=".compile-", dir=out.parent))
         try:
             tmp = tmpdir / out.name
@@ -261,7 +274,12 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
             publish(tmp, out)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
+        _say(f"lmpflow: compiled {src.name} in {time.monotonic() - t0:.0f} s -> {out}")
     return out
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def ase_calculator(model: str | Path, device: str = "cpu"):

@@ -15,29 +15,57 @@ from lmpflow.analysis.comparison import ALPHA
 from lmpflow.lammps.calculator import LammpsCalculator
 from lmpflow.lammps.rundir import DUMP_NAME
 from lmpflow.output.report import write_report
-from lmpflow.potentials.potential import as_potential
+from lmpflow.potentials.backends import ModelFileError
+from lmpflow.potentials.potential import Potential, as_potential
+from lmpflow.potentials.registry import ModelSpec, find_model, sidecar
 from lmpflow.system.sites import HOP_NAMES
 from lmpflow.system.structures import SPECIES
 from lmpflow.workflows.barriers import li_migration_barriers
 from lmpflow.workflows.sweep import run_sweep
 
 
+def model_factors(spec, potential=None) -> dict[str, str]:
+    """Default factor labels of a model for the factorial comparison: {"arch": ..., "xc": ...} from its sidecar
+    (xc: the functional it stands for, else its label source), else from the potential (arch, functional)."""
+    meta = {}
+    if isinstance(spec, ModelSpec):
+        meta = spec.metadata or sidecar(spec.path)
+    elif isinstance(spec, (str, os.PathLike)) and not isinstance(spec, Potential):
+        try:
+            meta = find_model(spec).metadata
+        except (ModelFileError, ValueError, OSError):  # a compiled file or pair lines: no sidecar
+            meta = {}
+    pot = potential if potential is not None else (spec if isinstance(spec, Potential) else None)
+    arch = meta.get("arch") or (pot.arch if pot is not None else "") or "unknown"
+    xc = (meta.get("functional") or meta.get("label_source") or (pot.functional if pot is not None else "")
+          or "unknown")
+    return {"arch": str(arch), "xc": str(xc)}
+
+
 def compare_models(specs: Sequence, temperatures: Sequence[float], seeds, out_dir: str | Path, *,
                    structure=None, hops: Sequence[str] | None = None, neb_kwargs: dict | None = None,
                    n_frames: int = 10, sweep_kwargs: dict | None = None, html: bool = True,
-                   alpha: float = ALPHA) -> Path:
+                   alpha: float = ALPHA, factors: Mapping[str, Mapping[str, str]] | None = None) -> Path:
     """Run the same sweep and NEB set for every model, measure their disagreement, write the report.
 
-    specs: ModelSpecs, Potentials or model paths (labels unique). temperatures (K), seeds: as run_sweep.
-    Writes out_dir/sweep (sweep tables), out_dir/neb/<label> (NEB outputs), out_dir/report.md (+ .html).
-    hops: NEB hops (default all canonical hops; [] skips NEB). n_frames: frames of the first model's
+    specs: ModelSpecs, Potentials or model paths (labels unique). temperatures (K), seeds: as run_sweep (None
+    with sweep_kwargs={"target_rel_err": ...} for an adaptive sweep). Writes out_dir/sweep (sweep tables),
+    out_dir/neb/<label> (NEB outputs), out_dir/report.md, report.html (self-contained) and the report's tables as
+    CSV. hops: NEB hops (default all canonical hops; [] skips NEB). n_frames: frames of the first model's
     lowest-temperature trajectory on which all models are evaluated (0 skips the disagreement).
+    factors: {label: {factor: level}} for the architecture × functional effects, e.g. {"nequip-chgnet-pbe":
+    {"arch": "NequIP", "xc": "PBE"}}; models not in it get `model_factors` (their sidecar's arch and functional).
     """
     out = Path(out_dir)
     potentials = [as_potential(s) for s in specs]
     labels = [p.label for p in potentials]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model labels must be unique, got {labels}")
+    unknown = sorted(set(factors or {}) - set(labels))
+    if unknown:
+        raise ValueError(f"factor labels given for {unknown}, which are not among the models {labels}")
+    levels = {p.label: {**model_factors(s, p), **dict((factors or {}).get(p.label, {}))}
+              for s, p in zip(specs, potentials)}
     sweep_dir = out / "sweep"
     run_sweep(potentials, temperatures, seeds, sweep_dir, structure, **(sweep_kwargs or {}))
     neb = {}
@@ -50,7 +78,7 @@ def compare_models(specs: Sequence, temperatures: Sequence[float], seeds, out_di
     if n_frames and len(potentials) > 1:
         dump = _shared_dump(sweep_dir, labels[0])
         ensemble = model_disagreement({p.label: p for p in potentials}, frames_from_dump(dump, n_frames))
-    return write_report(sweep_dir, neb, ensemble, out, alpha=alpha, html=html)
+    return write_report(sweep_dir, neb, ensemble, out, alpha=alpha, html=html, factors=levels)
 
 
 def _shared_dump(sweep_dir: Path, label: str) -> Path:
@@ -134,7 +162,7 @@ def frames_from_dump(dump: str | Path, n_frames: int = 20, species: Sequence[str
     """Up to n_frames evenly spaced frames of a LAMMPS dump as ase.Atoms (positions wrapped, pbc)."""
     from ase import Atoms
 
-    from lmpflow.dump import read_dump
+    from lmpflow.trajectory import read_dump
 
     traj = read_dump(dump, cache=False)
     n = traj.positions.shape[0]

@@ -55,8 +55,8 @@ def run_md(run_dir: str | os.PathLike, *, mode: str = "python", np: int = 1, pro
 def analyse_dump(dump_path: str | os.PathLike, timestep_ps: float, T_K: float, ion: str = "Li") -> tuple[dict, object]:
     """Transport of one dump: ({D (cm²/s) with block error, fit window (ps), σ Nernst-Einstein and from the
     charge MSD (mS/cm), ...}, the transport.MSDResult). timestep_ps: MD step (ps); T_K: temperature (K)."""
-    from lmpflow.dump import read_dump
-    from lmpflow.transport import conductivity_from_msd, diffusion_coefficient, msd
+    from lmpflow.trajectory import read_dump
+    from lmpflow.analysis import conductivity_from_msd, diffusion_coefficient, msd
 
     traj = read_dump(dump_path)
     res = msd(traj, ion, timestep_ps=timestep_ps)
@@ -103,7 +103,7 @@ def save_msd(path: str | os.PathLike, res) -> Path:
 
 def load_msd(path: str | os.PathLike):
     """The transport.MSDResult stored by `save_msd` (per_particle_A2 is None)."""
-    from lmpflow.transport import MSDResult
+    from lmpflow.analysis import MSDResult
 
     with np.load(path, allow_pickle=False) as z:
         missing = [k for k in (*_MSD_ARRAYS, *_MSD_SCALARS) if k not in z.files]

@@ -68,7 +68,7 @@ def _mean_sem_ci(values: np.ndarray, errors: np.ndarray) -> tuple[float, float, 
     """Mean over independent runs with its standard error and bootstrap CI; one run: its own error."""
     from scipy import stats
 
-    from lmpflow.transport import combine_trajectories
+    from lmpflow.analysis import combine_trajectories
 
     if values.size >= 2:
         c = combine_trajectories(values, ci=CI_LEVEL)
@@ -107,7 +107,7 @@ def _combined_fit(msds: list, T_K: float) -> dict:
     Each run is one error block, so the fit window reaches half the (shortest) run and the errors are the
     spread between runs. Warnings of the fit are returned, not raised (the caller words them per label × T).
     """
-    from lmpflow.transport import combine_msd, conductivity_from_msd, diffusion_coefficient, haven_ratio
+    from lmpflow.analysis import combine_msd, conductivity_from_msd, diffusion_coefficient, haven_ratio
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -181,7 +181,7 @@ def summarise(runs, *, return_fits: bool = False):
 
 def _fit_label(g):
     """Arrhenius fits of D and of σ_NE for one label's summary rows (None if fewer than 2 temperatures)."""
-    from lmpflow.arrhenius import fit_arrhenius
+    from lmpflow.analysis import fit_arrhenius
 
     if len(g) < 2 or (g["D_mean_cm2_s"] <= 0).any() or (g["D_sem_cm2_s"] <= 0).any():
         return None, None
@@ -237,8 +237,8 @@ def analyse_sweep(out_dir: str | os.PathLike, *, plots: bool = True) -> dict:
 def _plots(out_dir: Path, runs, fits, tables: dict, combined: dict) -> list[str]:
     """MSD per label × T (runs combined, with the summary's fit) and Arrhenius plots. MSDs come from the
     runs' msd.npz; older runs without it are reread from their dumps, and skipped where those were deleted."""
-    from lmpflow.dump import read_dump
-    from lmpflow.transport import combine_msd, diffusion_coefficient, msd
+    from lmpflow.trajectory import read_dump
+    from lmpflow.analysis import combine_msd, diffusion_coefficient, msd
 
     written = []
     for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
