@@ -110,7 +110,7 @@ def sweep_benchmark(target: float, workers: int, n_replicas: int, seed: int, cal
           f"{a[:, 4].mean():.2%} (reported). [{time.perf_counter() - t0:.0f} s]")
 
 
-def replica_check(n_replicas: int, target: float, seed: int, min_seeds: int = 8) -> None:
+def replica_check(n_replicas: int, target: float, seed: int, min_seeds: int = 8, n_li: int = 1) -> None:
     rng = np.random.default_rng(seed)
     D, lo, hi, ns = [], [], [], []
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def replica_check(n_replicas: int, target: float, seed: int, min_seeds: int = 8)
                     plan.look(key, *last["fit"]["D"][:2])
                 for _key, _seed in plan.take(1):
                     if not pool:
-                        pool.extend(random_walk_msds(rng, 16))
+                        pool.extend(random_walk_msds(rng, 16, n_li=n_li))
                     runs.append(pool.pop())
                     plan.finished(_key, _seed)
             d, _, a, b = last["fit"]["D"]
