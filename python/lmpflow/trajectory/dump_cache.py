@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lmpflow._host import atomic_write_text, publish
+
 from .trajectory import Trajectory
 
 CACHE_VERSION = 1
@@ -97,9 +99,9 @@ class CacheSink:
         self._fh.close()
         self._fh = None
         np.savez(self.cdir / "meta.npz.part.npz", **meta)
-        os.replace(self._part, self.cdir / "positions.npy")
-        os.replace(self.cdir / "meta.npz.part.npz", self.cdir / "meta.npz")
-        (self.cdir / "key.json").write_text(json.dumps(self.key))
+        publish(self._part, self.cdir / "positions.npy")
+        publish(self.cdir / "meta.npz.part.npz", self.cdir / "meta.npz")
+        atomic_write_text(self.cdir / "key.json", json.dumps(self.key))  # last: it makes the cache valid
         return np.load(self.cdir / "positions.npy", mmap_mode="r")
 
     def close(self) -> None:

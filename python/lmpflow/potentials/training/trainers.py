@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpflow._host import publish
+from lmpflow._host import atomic_write_text, publish
 from lmpflow.potentials.backends import ARCHS, backend
 from lmpflow.potentials.nequip import PACKAGE_SUFFIX, compile_model, nequip_tool, run_tool
 from lmpflow.potentials.registry import ModelSpec, find_model, write_sidecar
@@ -193,7 +193,7 @@ def training_config(arch: str, dataset: str | Path, r_max: float = 5.0, model_dt
             + yaml.dump(config, Dumper=_NoAliasDumper, sort_keys=False))
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text)
+        atomic_write_text(out, text)
     return text
 
 
