@@ -60,5 +60,8 @@ class Backend {
 // "cuda", "cuda:N" or "" (the device the file was compiled for); threads: intra-op threads, 0 = default.
 std::unique_ptr<Backend> open_backend(const std::string &path, const std::string &device, int threads);
 
+// The error for a model source that must be compiled first (what: "an uncompiled nequip package", ...).
+ModelError must_compile(const std::string &path, const std::string &what);
+
 }    // namespace lmpflow
 #endif

@@ -69,6 +69,13 @@ def test_model_info_errors(tmp_path):
         zf.writestr("readme.txt", "nothing")
     with pytest.raises(backends.ModelFileError, match="wrapper_metadata"):
         backends.model_info(empty)
+    damaged = fake_pt2(tmp_path / "damaged.nequip.pt2", "pos edge_index atom_types")
+    data = bytearray(damaged.read_bytes())
+    at = data.index(b"Li P S Cl")
+    data[at:at + 2] = b"Na"  # same length: only the CRC can tell
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(backends.ModelFileError, match="the model file is damaged"):
+        backends.model_info(damaged)
     bad_pth = tmp_path / "bad.nequip.pth"
     bad_pth.write_bytes(b"garbage")
     with pytest.raises(backends.ModelFileError, match="corrupt"):

@@ -1,6 +1,8 @@
 // lmpflow: the nequip backend, loading and running nequip-compiled models with libtorch.
 #include "backends/nequip/nequip_backend.h"
 
+#include "backends/model_archive.h"
+
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -14,7 +16,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #ifdef __GLIBC__
@@ -104,22 +105,15 @@ class NequipBackend : public Backend {
 
 NequipBackend::NequipBackend(const std::string &path, const std::string &device, int threads)
 {
-  {
-    std::ifstream probe(path, std::ios::binary);
-    if (!probe)
-      throw ModelError("cannot open model file '" + path +
-                       "': check the path (compile a trained model with nequip-compile first)");
-    char magic[4] = {0};
-    probe.read(magic, 4);
-    if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
-      throw ModelError("model file '" + path +
-                       "' is not a nequip-compiled model (not a zip archive): it is corrupt or "
-                       "of another format; recompile it with nequip-compile");
-  }
+  const ModelArchive archive(path);
+  is_aoti = ends_with(path, ".pt2");
+  if (archive.has_entry_containing("/model/package_metadata.txt"))
+    throw must_compile(path, "an uncompiled nequip package (a renamed .nequip.zip)");
+  if (is_aoti && !archive.has_entry_containing("data/aotinductor/"))
+    throw ModelError("model file '" + path + "' is a zip archive but not an AOTInductor package (no "
+                     "data/aotinductor/ inside): compile the model with nequip-compile --mode aotinductor");
   if (threads > 0) at::set_num_threads(threads);
   keep_freed_memory_for_reuse();
-
-  is_aoti = ends_with(path, ".pt2");
 
   read_metadata(path);
 
@@ -151,8 +145,8 @@ NequipBackend::NequipBackend(const std::string &path, const std::string &device,
       script.eval();
     }
   } catch (const std::exception &e) {
-    throw ModelError("failed to load model '" + path + "' (corrupt file, or compiled by an "
-                     "incompatible torch version; recompile it with this torch): " +
+    throw ModelError("failed to load model '" + path + "' (compiled by an incompatible torch version, or "
+                     "for another machine; recompile it with this torch): " +
                      std::string(e.what()).substr(0, 400));
   }
 }

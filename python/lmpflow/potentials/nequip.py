@@ -65,6 +65,10 @@ def model_info(path: str | Path) -> dict:
     if name.endswith(COMPILED_SUFFIX):
         try:
             with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()  # CRC of every entry: libtorch's reader checks none
+                if bad is not None:
+                    raise ModelFileError(f"{path}: the model file is damaged (entry {bad} fails its CRC check): "
+                                         f"recompile it or copy it again")
                 hits = [n for n in zf.namelist()
                         if "/data/aotinductor/" in n and n.endswith("wrapper_metadata.json")]
                 if not hits:

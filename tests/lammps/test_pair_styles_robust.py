@@ -1,0 +1,131 @@
+"""The pair styles on machines other than the one that compiled the model, and on inputs they cannot honour.
+
+Real LAMMPS, real compiled models: deliberately damaged copies, leftovers of many create/close cycles and of
+runs that stop with an error, a model compiled as plain nequip-compile compiles it on a 2-core host (run with
+more threads), neighbour-list options that would drop pairs, atom IDs near 1e8, and the ZBL core of the
+shipped models.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmpflow._host import executable
+from lmpflow.lammps.rundir import write_data
+from lmpflow.lammps.runtime import plugin_env, plugin_path
+from lmpflow.potentials import backends, registry
+from lmpflow.potentials import nequip as nequip_files
+from lmpflow.system.structures import li6ps5cl
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(plugin_path() is None and not os.environ.get("CI"), reason="lmpflow plugin not built")]
+
+
+def _spec(arch: str):
+    return next(s for s in registry.shipped_models(test=True)
+                if s.arch == arch and s.metadata.get("model_dtype", "float64") == "float64")
+
+
+def _model(arch: str) -> dict:
+    spec = _spec(arch)
+    return {"pt2": nequip_files.compile_model(spec.path), "style": backends.PAIR_STYLES[arch], "spec": spec}
+
+
+@pytest.fixture(scope="module")
+def nequip64():
+    return _model("nequip")
+
+
+
+def _lmp_script(tmp_path: Path, name: str, body: str, env: dict | None = None):
+    """Run `lmp` on a script reading data.lmp (the 52-atom cell); returns the CompletedProcess."""
+    write_data(li6ps5cl(), tmp_path / "data.lmp")
+    script = tmp_path / f"in.{name}"
+    script.write_text(f"units metal\natom_style atomic\nread_data {tmp_path / 'data.lmp'}\n{body}\n")
+    return subprocess.run([executable("lmp"), "-in", str(script), "-log", "none", "-nocite"], capture_output=True,
+                          text=True, env=plugin_env() | {"OMP_NUM_THREADS": "1"} | (env or {}), timeout=600)
+
+
+def _energy(out: str) -> float:
+    lines = out.splitlines()
+    k = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["Step", "PotEng"])
+    return float(lines[k + 1].split()[1])
+
+
+_RUN0 = "thermo_style custom step pe\nthermo_modify format float %.12f\nrun 0"
+
+
+# ---------------------------------------------------------------------------------------------- damaged files
+def _entry_offset(data: bytes, info: zipfile.ZipInfo) -> int:
+    h = data[info.header_offset:info.header_offset + 30]
+    return info.header_offset + 30 + int.from_bytes(h[26:28], "little") + int.from_bytes(h[28:30], "little")
+
+
+def _damaged_copies(pt2: Path, out: Path) -> dict[str, Path]:
+    data = pt2.read_bytes()
+    with zipfile.ZipFile(pt2) as zf:
+        infos = zf.infolist()
+    so = next(i for i in infos if i.filename.endswith(".wrapper.so"))
+    kernel = next(i for i in infos if i.filename.endswith(".kernel.cpp"))
+    copies = {}
+    flipped = bytearray(data)  # 256 bytes of the library (code, weights) altered
+    at = _entry_offset(data, so) + so.file_size // 2
+    flipped[at:at + 256] = bytes(b ^ 0x01 for b in flipped[at:at + 256])
+    copies["altered"] = flipped
+    zeroed = bytearray(data)  # 4 KB of the kernel sources zeroed
+    at = _entry_offset(data, kernel) + 1000
+    zeroed[at:at + 4096] = bytes(4096)
+    copies["zeroed"] = zeroed
+    copies["truncated"] = data[: len(data) - 5000]
+    paths = {}
+    for name, blob in copies.items():
+        paths[name] = out / f"{name}.nequip.pt2"
+        paths[name].write_bytes(bytes(blob))
+    return paths
+
+
+def _pair_error(tmp_path, name, model, style="lmpflow/nequip") -> str:
+    r = _lmp_script(tmp_path, name, f"pair_style {style}\npair_coeff * * {model} Li P S Cl\n{_RUN0}")
+    assert r.returncode == 1, (name, r.stdout[-1500:])
+    return next(ln for ln in r.stdout.splitlines() if ln.startswith("ERROR"))
+
+
+def test_damaged_model_files_are_refused(tmp_path, nequip64):
+    for name, path in _damaged_copies(Path(nequip64["pt2"]), tmp_path).items():
+        msg = _pair_error(tmp_path, name, path)
+        assert "the model file is damaged: recompile it or copy it again" in msg, (name, msg)
+    # the intact file still runs
+    r = _lmp_script(tmp_path, "ok", f"pair_style lmpflow/nequip\npair_coeff * * {nequip64['pt2']} Li P S Cl\n{_RUN0}")
+    assert r.returncode == 0, r.stdout[-1500:]
+
+
+def test_uncompiled_package_and_directory_are_named(tmp_path, nequip64):
+    package = nequip64["spec"].path
+    assert "is an uncompiled nequip package: compile it for LAMMPS with nequip-compile" in \
+        _pair_error(tmp_path, "pkg", package)
+    renamed = tmp_path / "renamed.nequip.pt2"
+    shutil.copy(package, renamed)
+    msg = _pair_error(tmp_path, "renamed", renamed)
+    assert "is an uncompiled nequip package (a renamed .nequip.zip)" in msg and "--mode aotinductor" in msg
+    folder = tmp_path / "unpacked.nequip.pt2"
+    folder.mkdir()
+    assert "is a directory" in _pair_error(tmp_path, "dir", folder)
+
+
+def test_damaged_torchscript_file_is_refused(tmp_path):
+    """TorchScript .nequip.pth files are zip archives too, some entries deflated: the same check."""
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        pth = tmp_path / f"x{method}.nequip.pth"
+        with zipfile.ZipFile(pth, "w", method) as zf:
+            zf.writestr("x/code/model.py", "def forward(x):\n    return x\n" * 100)
+            zf.writestr("x/version", b"3\n")
+        data = bytearray(pth.read_bytes())
+        data[60:64] = bytes(b ^ 0xFF for b in data[60:64])  # inside the first entry's data
+        pth.write_bytes(bytes(data))
+        assert "the model file is damaged" in _pair_error(tmp_path, f"pth{method}", pth)
