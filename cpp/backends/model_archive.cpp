@@ -3,13 +3,21 @@
 
 #include "backends/backend.h"
 
+#include <unistd.h>
+
 #ifdef LMPFLOW_ZLIB
 #include <zlib.h>
 #endif
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+
+namespace fs = std::filesystem;
 
 namespace lmpflow {
 namespace {
@@ -30,6 +38,13 @@ uint32_t crc32(const char *data, size_t n)
   uint32_t c = 0xFFFFFFFFu;
   for (size_t i = 0; i < n; i++) c = table[(c ^ (uint8_t) data[i]) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
+}
+
+uint64_t fnv1a(std::string_view s)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (char ch : s) h = (h ^ (uint8_t) ch) * 1099511628211ull;
+  return h;
 }
 
 // The raw deflate stream of a zip entry, inflated; false if it is corrupt (or zlib is missing).
@@ -74,6 +89,30 @@ struct Reader {
   uint64_t u64(uint64_t at) const { return get(at, 8); }
 };
 
+// Live unpacked folders, for the exit-time cleanup (never destroyed: static destructors run in any order).
+std::mutex registry_mutex;
+std::map<std::string, std::weak_ptr<UnpackedArchive>> &live_folders()
+{
+  static auto *folders = new std::map<std::string, std::weak_ptr<UnpackedArchive>>;
+  return *folders;
+}
+
+bool escapes(const fs::path &rel)
+{
+  if (rel.is_absolute()) return true;
+  for (const auto &part : rel)
+    if (part == "..") return true;
+  return false;
+}
+
+struct RemoveAtExit {
+  ~RemoveAtExit()
+  {
+    std::error_code ignored;
+    for (const auto &kv : live_folders()) fs::remove_all(kv.first, ignored);
+  }
+} remove_at_exit;
+
 }    // namespace
 
 ModelArchive::ModelArchive(const std::string &path) : path_(path)
@@ -110,6 +149,7 @@ ModelArchive::ModelArchive(const std::string &path) : path_(path)
     dir_at = r.u64(rec + 48);
   }
   if (dir_at + dir_size > n) r.damaged("the zip directory lies past the end of the file");
+  digest_ = fnv1a(std::string_view(bytes_).substr(dir_at, dir_size));
 
   uint64_t at = dir_at;
   for (uint64_t k = 0; k < count; k++) {
@@ -172,6 +212,63 @@ std::string_view ModelArchive::contents(const Entry &entry) const
     return entry.inflated;
   }
   return std::string_view(bytes_).substr(entry.offset, entry.size);
+}
+
+std::shared_ptr<UnpackedArchive> ModelArchive::unpack() const
+{
+  const char *tmp = std::getenv("TMPDIR");
+  char name[64];
+  snprintf(name, sizeof(name), "lmpflow-model-%ld-%016llx", (long) getpid(), (unsigned long long) digest_);
+  const std::string dir = (fs::path(tmp && *tmp ? tmp : "/tmp") / name).string();
+
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  if (auto live = live_folders()[dir].lock()) return live;
+  try {
+    fs::create_directories(dir);
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+    for (const auto &e : entries_) {
+      const fs::path rel(e.name);
+      if (escapes(rel))
+        throw ModelError("model file '" + path_ + "' has an entry outside its folder ('" + e.name +
+                         "'): " + kDamaged);
+      const fs::path out = fs::path(dir) / rel;
+      if (!e.name.empty() && e.name.back() == '/') {
+        fs::create_directories(out);
+        continue;
+      }
+      fs::create_directories(out.parent_path());
+      std::ofstream file(out, std::ios::binary | std::ios::trunc);
+      const auto data = contents(e);
+      file.write(data.data(), data.size());
+      if (!file) throw ModelError("cannot write '" + out.string() + "': is " + dir + " full or read-only? Set TMPDIR");
+    }
+  } catch (const fs::filesystem_error &err) {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+    throw ModelError("cannot unpack model '" + path_ + "' into " + dir + " (" + err.what() +
+                     "): set TMPDIR to a writable folder");
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+    throw;
+  }
+  auto unpacked = std::make_shared<UnpackedArchive>(dir);
+  live_folders()[dir] = unpacked;
+  return unpacked;
+}
+
+void UnpackedArchive::remove()
+{
+  std::error_code ignored;
+  fs::remove_all(dir_, ignored);
+}
+
+UnpackedArchive::~UnpackedArchive()
+{
+  remove();
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  auto it = live_folders().find(dir_);
+  if (it != live_folders().end() && it->second.expired()) live_folders().erase(it);
 }
 
 }    // namespace lmpflow

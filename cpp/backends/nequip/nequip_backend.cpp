@@ -81,6 +81,7 @@ void keep_freed_memory_for_reuse()
 class NequipBackend : public Backend {
  public:
   NequipBackend(const std::string &path, const std::string &device, int threads);
+  ~NequipBackend() override;
 
   void evaluate(const Graph &graph, int64_t n_owned, Result &result) override;
 #ifdef LMPFLOW_CUDA
@@ -95,6 +96,8 @@ class NequipBackend : public Backend {
   bool with_cell = false;    // cell and edge_cell_shift inputs: pair_nequip target and TorchScript
   Staging staging{torch::Device(torch::kCPU)};
   std::vector<std::string> inputs, outputs;
+  // CUDA kernels are read from the unpacked folder on first use, so it lives as long as the model
+  std::shared_ptr<UnpackedArchive> unpacked;
 #ifdef LMPFLOW_CUDA
   std::unique_ptr<cuda::EdgeBuilder> edge_builder;
 #endif
@@ -138,17 +141,41 @@ NequipBackend::NequipBackend(const std::string &path, const std::string &device,
 
   try {
     if (is_aoti) {
+      // Unpacked by us (the loader's own extraction folder outlives runs that stop with an error) into a
+      // folder named by the contents, so reloading a model reuses its already mapped library.
+      unpacked = archive.unpack();
+      std::string root = unpacked->dir();
+      for (const auto &entry : archive.entries()) {
+        const size_t at = entry.name.find("data/aotinductor/");
+        if (at != std::string::npos) {
+          root += "/" + entry.name.substr(0, at);
+          break;
+        }
+      }
       aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-          path, "model", false, 1, dev.is_cuda() ? dev.index() : -1);
+          root, "model", false, 1, dev.is_cuda() ? dev.index() : -1);
+      if (!dev.is_cuda()) unpacked.reset();    // CPU kernels are all in the loaded library now
     } else {
       script = torch::jit::load(path, dev);
       script.eval();
     }
+  } catch (const ModelError &) {
+    throw;
   } catch (const std::exception &e) {
     throw ModelError("failed to load model '" + path + "' (compiled by an incompatible torch version, or "
                      "for another machine; recompile it with this torch): " +
                      std::string(e.what()).substr(0, 400));
   }
+}
+
+NequipBackend::~NequipBackend()
+{
+  aoti.reset();
+  script = torch::jit::Module();
+  staging.slots.clear();
+#ifdef __GLIBC__
+  malloc_trim(0);    // freed memory is kept for reuse while a model runs (keep_freed_memory_for_reuse)
+#endif
 }
 
 void NequipBackend::read_metadata(const std::string &path)
