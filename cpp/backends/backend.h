@@ -46,6 +46,8 @@ class Backend {
   const std::string &dtype() const { return dtype_; }
   const std::string &device() const { return device_; }
   const std::map<std::string, std::string> &metadata() const { return metadata_; }
+  // What the user should know about how the file runs here (the pair style logs them as warnings).
+  const std::vector<std::string> &warnings() const { return warnings_; }
 
  protected:
   std::vector<std::string> type_names_;
@@ -54,6 +56,7 @@ class Backend {
   std::optional<Layout> fixed_layout_;
   std::string kind_, dtype_, device_;
   std::map<std::string, std::string> metadata_;
+  std::vector<std::string> warnings_;
 };
 
 // Opens `path` with the backend for its kind of file (the table in backend.cpp). device: "cpu",

@@ -45,9 +45,12 @@ void PairLMPFlow::settings(int narg, char **arg)
     if (i + 1 >= narg) error->all(FLERR, "Illegal pair_style {} command: '{}' needs a value", force->pair_style, arg[i]);
     if (strcmp(arg[i], "device") == 0)
       device = arg[i + 1];
-    else if (strcmp(arg[i], "threads") == 0)
+    else if (strcmp(arg[i], "threads") == 0) {
       threads = utils::inumeric(FLERR, arg[i + 1], false, lmp);
-    else if (strcmp(arg[i], "edges") == 0 && (strcmp(arg[i + 1], "cpu") == 0 || strcmp(arg[i + 1], "gpu") == 0))
+      if (threads < 0)
+        error->all(FLERR, "pair_style {} threads {}: give a positive number of torch threads (or leave the "
+                   "keyword out for torch's default)", force->pair_style, threads);
+    } else if (strcmp(arg[i], "edges") == 0 && (strcmp(arg[i + 1], "cpu") == 0 || strcmp(arg[i + 1], "gpu") == 0))
       gpu_edges = strcmp(arg[i + 1], "gpu") == 0;
     else
       error->all(FLERR, "Unknown pair_style {} keyword '{} {}': use 'device cpu|cuda|cuda:N', 'threads N' "
@@ -112,10 +115,12 @@ void PairLMPFlow::coeff(int narg, char **arg)
         model_cutsq[i * (ntypes + 1) + j] = rc * rc;
       }
     }
-  if (comm->me == 0)
+  if (comm->me == 0) {
     utils::logmesg(lmp, "{}: model {} ({} {}, r_max {} A, device {}), species {}\n", force->pair_style,
                    model_path, backend->kind(), backend->dtype(), backend->r_max(), backend->device(),
                    utils::join_words(names, " "));
+    for (const auto &warning : backend->warnings()) error->warning(FLERR, "{}: {}", force->pair_style, warning);
+  }
 }
 
 /* ---------------------------------------------------------------------- */

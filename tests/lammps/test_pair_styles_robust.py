@@ -8,9 +8,11 @@ shipped models.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 
 from lmpflow._host import executable
 from lmpflow.lammps.rundir import write_data
-from lmpflow.lammps.runtime import plugin_env, plugin_path
+from lmpflow.lammps.runtime import lammps_class, plugin_env, plugin_path
 from lmpflow.lammps.session import LammpsSession
 from lmpflow.potentials import backends, registry
 from lmpflow.potentials import nequip as nequip_files
@@ -167,3 +169,97 @@ def test_run_stopped_by_an_error_leaves_no_temporary_folder(tmp_path, nequip64):
                                      "fix bad all nosuchfix", env={"TMPDIR": str(tmp)})
     assert r.returncode == 1 and "Unrecognized fix style" in r.stdout
     assert not list(tmp.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------- threads
+# The compile as nequip-compile runs it on a host with `cores` cores (os.cpu_count() and torch's thread count):
+# AOTInductor then sizes its kernels' per-thread buffers for `cores` threads.
+_AS_HOST = """
+import os, sys
+import torch
+os.cpu_count = lambda: {cores}
+torch.set_num_threads({cores})
+from nequip.scripts.compile import main
+sys.argv = ["nequip-compile", {src!r}, {out!r}, "--mode", "aotinductor", "--device", "cpu", "--target", {target!r}]
+main()
+"""
+
+
+@pytest.fixture(scope="module")
+def nequip_2core_host():
+    """The NequIP test model compiled as by plain nequip-compile on a 2-core host (cached)."""
+    spec = _spec("nequip")
+    key = nequip_files.compile_key(spec.path, "pair_nequip")
+    out = nequip_files.cache_dir() / f"{spec.label}-2core-host-{key}.nequip.pt2"
+    if not out.is_file():
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.nequip.pt2")
+        code = _AS_HOST.format(cores=2, src=str(spec.path), out=str(tmp), target="pair_nequip")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHINDUCTOR")}
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env, timeout=1800)
+        os.replace(tmp, out)
+    kernels = [zf.read(n).decode() for zf in [zipfile.ZipFile(out)] for n in zf.namelist() if n.endswith(".kernel.cpp")]
+    assert any("tid < 2;" in k for k in kernels), "expected kernels sized for 2 threads"
+    return {"pt2": out, "style": "lmpflow/nequip"}
+
+
+def test_threads_above_the_compile_hosts_are_refused_not_a_segfault(tmp_path, nequip_2core_host, nequip64):
+    """Before: `threads 3` on a model compiled on a 2-core host died with SIGSEGV."""
+    pair = f"pair_style lmpflow/nequip threads {{}}\npair_coeff * * {nequip_2core_host['pt2']} Li P S Cl\n{_RUN0}"
+    ok = _lmp_script(tmp_path, "t2", pair.format(2))
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    for threads in (3, 8):
+        r = _lmp_script(tmp_path, f"t{threads}", pair.format(threads))
+        assert r.returncode == 1, (r.returncode, r.stdout[-2000:])  # an error exit, not a signal
+        assert "compiled on a host with 2 threads" in r.stdout and "use threads 2 or fewer" in r.stdout
+        assert "TORCHINDUCTOR_CPP_DYNAMIC_THREADS=1" in r.stdout
+    # lmpflow's own compile takes any thread count, with the same energy
+    for threads in (1, 3, 8):
+        r = _lmp_script(tmp_path, f"d{threads}", f"pair_style lmpflow/nequip threads {threads}\n"
+                                                 f"pair_coeff * * {nequip64['pt2']} Li P S Cl\n{_RUN0}")
+        assert r.returncode == 0, r.stdout[-2000:]
+        assert abs(_energy(r.stdout) - _energy(ok.stdout)) < 1e-9 * abs(_energy(ok.stdout))
+    neg = _lmp_script(tmp_path, "neg", "pair_style lmpflow/nequip threads -1")
+    assert neg.returncode == 1 and "give a positive number of torch threads" in neg.stdout
+
+
+def test_default_thread_count_is_clamped_to_the_compile_hosts(tmp_path, nequip_2core_host):
+    """No `threads` keyword on a node with more cores than the compile host: run on its thread count, say so."""
+    write_data(li6ps5cl(), tmp_path / "data.lmp")
+    (tmp_path / "in.clamp").write_text(f"units metal\natom_style atomic\nread_data {tmp_path / 'data.lmp'}\n"
+                                       f"pair_style lmpflow/nequip\n"
+                                       f"pair_coeff * * {nequip_2core_host['pt2']} Li P S Cl\n{_RUN0}\n")
+    code = f"""
+import torch
+torch.set_num_threads(4)  # as on a 4-core node (the plugin shares this libtorch)
+from lmpflow.lammps.runtime import lammps_class
+lmp = lammps_class()(cmdargs=["-log", "none", "-nocite"])
+lmp.file({str(tmp_path / 'in.clamp')!r})
+print("torch threads", torch.get_num_threads())
+torch.set_num_threads(4)
+lmp = lammps_class()(cmdargs=["-log", "none", "-nocite"])
+lmp.commands_string(open({str(tmp_path / 'in.clamp')!r}).read().replace("lmpflow/nequip", "lmpflow/nequip threads 2"))
+print("explicit threads 2 ran")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "running on 2 threads instead of 4" in r.stdout and "torch threads 2" in r.stdout
+    assert "explicit threads 2 ran" in r.stdout and r.stdout.count("running on 2 threads") == 1
+
+
+def test_model_for_another_cpu_is_refused(tmp_path, nequip64):
+    """A package whose kernels need a vector ISA this CPU lacks (e.g. compiled on a newer login node)."""
+    with open("/proc/cpuinfo") as fh:
+        if "amx_tile" in fh.read():
+            pytest.skip("this CPU has AMX")
+    src = Path(nequip64["pt2"])
+    foreign = tmp_path / "amx.nequip.pt2"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(foreign, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("_metadata.json"):
+                meta = json.loads(data)
+                meta["AOTI_CPU_ISA"] = "AVX512 AMX"
+                data = json.dumps(meta).encode()
+            zout.writestr(info, data)
+    r = _lmp_script(tmp_path, "isa", f"pair_style lmpflow/nequip\npair_coeff * * {foreign} Li P S Cl")
+    assert r.returncode == 1 and "compiled for CPUs with AVX512 AMX but this CPU lacks AMX" in r.stdout
