@@ -145,8 +145,37 @@ void PairLMPFlow::init_style()
                "only (their receptive field spans several cutoffs, beyond one rank's ghost shell): run "
                "with a single rank (use threads or a GPU for speed), or use an Allegro model with "
                "pair_style lmpflow/allegro for multi-rank runs", force->pair_style);
+  check_neighbor_options();
   neighbor->add_request(this, NeighConst::REQ_FULL);
   graph_builder = lmpflow::make_graph_builder(layout, gpu_edges, lmp, type_map, model_cutsq);
+}
+
+/* ---------------------------------------------------------------------- */
+
+// A many-body model needs every pair inside its cutoff: refuse LAMMPS options that take pairs out of the
+// neighbour list, which would silently change the model's energy.
+void PairLMPFlow::check_neighbor_options()
+{
+  const int ntypes = atom->ntypes;
+  for (int k = 0; k < neighbor->nex_type; k++) {
+    const int i = neighbor->ex1_type[k], j = neighbor->ex2_type[k];
+    if (i >= 1 && i <= ntypes && j >= 1 && j <= ntypes && type_map[i] >= 0 && type_map[j] >= 0)
+      error->all(FLERR, "Pair style {} cannot honour 'neigh_modify exclude type {} {}': the model needs every "
+                 "pair inside its cutoff and would silently lose these. Remove the exclusion (neigh_modify "
+                 "exclude none)", force->pair_style, i, j);
+  }
+  if (neighbor->nex_group || neighbor->nex_mol)
+    error->all(FLERR, "Pair style {} cannot honour neigh_modify exclude group/molecule: the model needs every "
+               "pair inside its cutoff. Remove the exclusion (neigh_modify exclude none)", force->pair_style);
+  if (neighbor->includegroup)
+    error->all(FLERR, "Pair style {} cannot honour 'neigh_modify include': the model needs the pairs of every "
+               "atom. Remove it (neigh_modify include all)", force->pair_style);
+  if (atom->molecular != Atom::ATOMIC && atom->nbonds > 0)
+    for (int k = 1; k <= 3; k++)
+      if (force->special_lj[k] == 0.0 && force->special_coul[k] == 0.0 && !force->kspace)
+        error->all(FLERR, "Pair style {} cannot honour special_bonds weights of 0 (they remove bonded pairs "
+                   "from the neighbour list, which the model needs): use special_bonds lj/coul 1.0 1.0 1.0",
+                   force->pair_style);
 }
 
 /* ---------------------------------------------------------------------- */

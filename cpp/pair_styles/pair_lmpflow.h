@@ -50,6 +50,8 @@ class PairLMPFlow : public Pair {
   lmpflow::Result result;
   double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
   double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
+
+  void check_neighbor_options();
 };
 
 // The lmpflow style that builds `layout` (from the style table in lmpflow_plugin.cpp).

@@ -23,7 +23,7 @@ import pytest
 from lmpflow._host import executable
 from lmpflow.lammps.rundir import write_data
 from lmpflow.lammps.runtime import lammps_class, plugin_env, plugin_path
-from lmpflow.lammps.session import LammpsSession
+from lmpflow.lammps.session import QUIET, LammpsSession
 from lmpflow.potentials import backends, registry
 from lmpflow.potentials import nequip as nequip_files
 from lmpflow.system.structures import SPECIES, li6ps5cl
@@ -46,6 +46,10 @@ def _model(arch: str) -> dict:
 def nequip64():
     return _model("nequip")
 
+
+@pytest.fixture(scope="module")
+def allegro64():
+    return _model("allegro")
 
 
 def _lmp_script(tmp_path: Path, name: str, body: str, env: dict | None = None):
@@ -263,3 +267,44 @@ def test_model_for_another_cpu_is_refused(tmp_path, nequip64):
             zout.writestr(info, data)
     r = _lmp_script(tmp_path, "isa", f"pair_style lmpflow/nequip\npair_coeff * * {foreign} Li P S Cl")
     assert r.returncode == 1 and "compiled for CPUs with AVX512 AMX but this CPU lacks AMX" in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------- neighbour lists
+@pytest.mark.parametrize("option, expected", [
+    ("neigh_modify exclude type 1 1", "cannot honour 'neigh_modify exclude type 1 1'"),
+    ("group li type 1\nneigh_modify exclude group li all", "cannot honour neigh_modify exclude group/molecule"),
+    ("group li type 1\natom_modify first li\nneigh_modify include li", "cannot honour 'neigh_modify include'"),
+])
+def test_neighbour_options_that_drop_pairs_are_refused(tmp_path, allegro64, option, expected):
+    """Before: `neigh_modify exclude type 1 1` silently removed every Li-Li edge from the model."""
+    r = _lmp_script(tmp_path, "ex", f"{option}\npair_style lmpflow/allegro\n"
+                                     f"pair_coeff * * {allegro64['pt2']} Li P S Cl\n{_RUN0}")
+    assert r.returncode == 1 and expected in r.stdout, r.stdout[-1500:]
+
+
+def test_exclusion_of_types_the_model_does_not_see_is_allowed(tmp_path, allegro64):
+    """hybrid: Cl (type 4) is left to ZBL; excluding Cl-Cl pairs takes nothing from the model."""
+    r = _lmp_script(tmp_path, "ex44", f"""
+neigh_modify exclude type 4 4
+pair_style hybrid lmpflow/allegro zbl 1.0 2.0
+pair_coeff * * lmpflow/allegro {allegro64['pt2']} Li P S NULL
+pair_coeff 1 4 zbl 3 17
+pair_coeff 2 4 zbl 15 17
+pair_coeff 3 4 zbl 16 17
+pair_coeff 4 4 zbl 17 17
+{_RUN0}""")
+    assert r.returncode == 0, r.stdout[-1500:]
+
+
+def test_special_bonds_that_drop_bonded_pairs_are_refused(tmp_path, allegro64):
+    lmp = lammps_class()(cmdargs=list(QUIET))
+    try:
+        lmp.commands_string("units metal\natom_style bond\nregion b block 0 9.85 0 9.85 0 9.85\n"
+                            "create_box 4 b bond/types 1 extra/bond/per/atom 1\nmass * 10.0\n"
+                            "create_atoms 1 single 1 1 1\ncreate_atoms 3 single 3 1 1\ncreate_atoms 2 single 5 5 5\n"
+                            "bond_style harmonic\nbond_coeff 1 1.0 2.0\ncreate_bonds single/bond 1 1 2\n"
+                            f"pair_style lmpflow/allegro\npair_coeff * * {allegro64['pt2']} Li P S Cl")
+        with pytest.raises(Exception, match="cannot honour special_bonds weights of 0"):
+            lmp.command("run 0")
+    finally:
+        lmp.close()
