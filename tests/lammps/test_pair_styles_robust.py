@@ -7,6 +7,7 @@ shipped models.
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -26,6 +27,7 @@ from lmpflow.lammps.runtime import lammps_class, plugin_env, plugin_path
 from lmpflow.lammps.session import QUIET, LammpsSession
 from lmpflow.potentials import backends, registry
 from lmpflow.potentials import nequip as nequip_files
+from lmpflow.potentials.potential import as_potential
 from lmpflow.system.structures import SPECIES, li6ps5cl
 
 pytestmark = [pytest.mark.slow,
@@ -339,3 +341,69 @@ def test_nequip_cost_does_not_grow_with_atom_ids(nequip64):
     e_big, grown = _run_with_ids(nequip64, 100_000_000)
     assert abs(e_big - e_small) < 1e-9 * abs(e_small)
     assert grown < 50, grown
+
+
+# ---------------------------------------------------------------------------------------------- ZBL core
+def _close_li_pair(d: float):
+    atoms = li6ps5cl()
+    li = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Li"]
+    v = atoms.positions[li[1]] - atoms.positions[li[0]]
+    atoms.positions[li[1]] = atoms.positions[li[0]] + d * v / np.linalg.norm(v)
+    return atoms
+
+
+def _energy_of(atoms, lines) -> float:
+    s = LammpsSession(atoms, SPECIES)
+    try:
+        s.commands([*lines, "thermo_style custom step pe", "run 0 post no"])
+        return s.lmp.get_thermo("pe")
+    finally:
+        s.close()
+
+
+def test_shipped_models_get_a_zbl_core_that_is_exactly_additive(nequip64):
+    pot = as_potential(nequip64["spec"])
+    assert pot.core == registry.SHIPPED_ZBL_CORE_A
+    bare = dataclasses.replace(pot, core=None)
+    inner, outer = pot.core
+    zbl_only = [f"pair_style zbl {inner} {outer}",
+                *(f"pair_coeff {t} {t} {z} {z}" for t, z in enumerate((3, 15, 16, 17), start=1))]
+    crystal = li6ps5cl()
+    assert _energy_of(crystal, pot.lammps_pair_lines()) == pytest.approx(_energy_of(crystal, bare.lammps_pair_lines()),
+                                                                         abs=1e-9)
+    close = _close_li_pair(0.05)
+    e_core, e_bare, e_zbl = (_energy_of(close, lines) for lines in
+                             (pot.lammps_pair_lines(), bare.lammps_pair_lines(), zbl_only))
+    assert e_core == pytest.approx(e_bare + e_zbl, rel=1e-12)
+    assert e_core - _energy_of(crystal, pot.lammps_pair_lines()) > 500  # strongly repulsive
+
+
+def test_zbl_core_defaults_and_switch(tmp_path, nequip64):
+    from lmpflow.workflows.sweep import sweep_grid
+
+    shipped = as_potential(nequip64["pt2"])  # a compiled shipped model, by path
+    assert shipped.core == registry.SHIPPED_ZBL_CORE_A
+    assert shipped.script_vars()["core"] == "zbl" and shipped.script_vars()["Z_Cl"] == "17"
+    own = tmp_path / "own.nequip.pt2"
+    shutil.copy(nequip64["pt2"], own)
+    assert as_potential(own).core is None and as_potential(own).script_vars()["core"] == "none"
+    tasks = sweep_grid([nequip64["pt2"]], [600], 1, tmp_path / "sweep")
+    assert tasks[0].potential.core == registry.SHIPPED_ZBL_CORE_A
+    assert sweep_grid([nequip64["pt2"]], [600], 1, tmp_path / "sweep", core=None)[0].potential.core is None
+
+
+@pytest.mark.parametrize("core", ["zbl", "none"])
+def test_input_script_puts_the_core_under_the_model(tmp_path, nequip64, core):
+    from lmpflow.lammps.rundir import input_script_path
+
+    write_data(li6ps5cl(), tmp_path / "data.lmp")
+    shutil.copy(input_script_path(), tmp_path / "in.liPSCl")
+    r = subprocess.run([executable("lmp"), "-in", "in.liPSCl", "-var", "model", str(nequip64["pt2"]), "-var", "arch",
+                        "nequip", "-var", "core", core, "-var", "eq_steps", "0", "-var", "steps", "40",
+                        "-var", "dump_every", "1", "-var", "thermo_every", "40"],
+                       cwd=tmp_path, capture_output=True, text=True, env=plugin_env() | {"OMP_NUM_THREADS": "1"},
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:]
+    log = (tmp_path / "log.lammps").read_text()
+    assert ("pair_style      hybrid/overlay lmpflow/nequip  zbl 1.0 1.5" in log) == (core == "zbl")
+    assert ("pair_coeff      4 4 zbl 17 17" in log) == (core == "zbl")

@@ -24,7 +24,8 @@ class Backend:
     arch: str
     pair_style: str
     layout: str
-    module: str            # provides model_info(path), arch_of(source) and compile_model(source, target, device, out)
+    module: str            # provides model_info(path), arch_of(source), compile_model(source, target, device, out)
+                           # and compile_key(source, target, device) (the name compile_model gives its output)
     compile_target: str
     compiled_suffixes: tuple[str, ...]
     source_suffixes: tuple[str, ...]
