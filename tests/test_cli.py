@@ -93,6 +93,28 @@ def test_info_shows_the_zbl_core_of_a_shipped_model_and_no_core_removes_it():
     assert "pair_style lmpflow/allegro" in r.stdout and "hybrid" not in r.stdout and "-var core none" in r.stdout
 
 
+def _metadata_only_pt2(path: Path, inputs: str, **extra) -> Path:
+    import zipfile
+
+    meta = {"type_names": "Li P S Cl", "num_types": "4", "r_max": "5.0", "model_dtype": "float32",
+            "nequip_aoti_inputs": inputs, "nequip_aoti_outputs": "atomic_energy forces virial", **extra}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m/data/aotinductor/model/x_wrapper_metadata.json", json.dumps(meta))
+    return path
+
+
+def test_info_says_which_mpi_ranks_a_model_runs_on(tmp_path):
+    periodic = "pos edge_index atom_types cell edge_cell_shift"
+    any_ranks = _metadata_only_pt2(tmp_path / "a.nequip.pt2", periodic + " lmpflow_owned_mask",
+                                   lmpflow_layouts="periodic deep_ghost", lmpflow_num_layers="3")
+    r = lmpflow_cli("info", "--model", any_ranks)
+    assert r.returncode == 0, r.stderr
+    assert "MPI ranks: any (periodic graph on one rank, deep_ghost graph on more: 3 message-passing layers, " \
+           "ghost atoms out to 15 Å + skin)" in r.stdout
+    r = lmpflow_cli("info", "--model", _metadata_only_pt2(tmp_path / "p.nequip.pt2", periodic))
+    assert r.returncode == 0 and "MPI ranks: 1 only" in r.stdout and "`lmpflow compile`" in r.stdout
+
+
 def test_errors_are_one_clear_line(tmp_path):
     r = lmpflow_cli("input", tmp_path / "x")
     assert r.returncode == 1

@@ -7,7 +7,6 @@
 
 #include <map>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,7 +29,7 @@ class Backend {
   // from the n_owned owned atoms within cutoffs() on its device.
   virtual void evaluate_device_edges(const Graph &graph, int64_t n_owned, Result &result);
   // How a file of this kind is made for `layout` (nequip: "nequip-compile --target pair_allegro"),
-  // for the error that refuses a file compiled for another layout than the pair style builds.
+  // for the errors that refuse a file compiled for other layouts than the pair style can build.
   virtual std::string compile_command(Layout layout) const = 0;
 
   // Model species; index = model type in Graph::types.
@@ -38,9 +37,13 @@ class Backend {
   // (n_types x n_types) cutoffs in Å, row = centre type, column = neighbour type.
   const std::vector<double> &cutoffs() const { return cutoffs_; }
   double r_max() const { return r_max_; }
-  // The layout the file was compiled for, if it fixes one (AOTInductor packages do; TorchScript
-  // files take whichever the pair style builds).
-  const std::optional<Layout> &fixed_layout() const { return fixed_layout_; }
+  // The graph layouts the file can be evaluated in, fixed when it was compiled (nequip: pair_allegro
+  // files {ghost}, pair_nequip {periodic}, lmpflow_nequip {periodic, deep_ghost}; TorchScript files
+  // {periodic, ghost}).
+  const std::vector<Layout> &layouts() const { return layouts_; }
+  // Message-passing layers: an owned atom's energy depends on atoms up to this many edges away (the
+  // deep_ghost layout's depth). 0 when the file does not say.
+  int message_passing_layers() const { return message_passing_layers_; }
   // What the file holds, for the log: "NequIP", "Allegro", "TorchScript", ...
   const std::string &kind() const { return kind_; }
   const std::string &dtype() const { return dtype_; }
@@ -53,7 +56,8 @@ class Backend {
   std::vector<std::string> type_names_;
   std::vector<double> cutoffs_;
   double r_max_ = 0.0;
-  std::optional<Layout> fixed_layout_;
+  std::vector<Layout> layouts_;
+  int message_passing_layers_ = 0;
   std::string kind_, dtype_, device_;
   std::map<std::string, std::string> metadata_;
   std::vector<std::string> warnings_;

@@ -12,7 +12,27 @@ namespace lmpflow {
 //   ghost:    owned + ghost atoms, edges from owned atoms; strictly local models, any rank count.
 //   periodic: owned atoms only, a ghost neighbour is its owner + an integer cell shift; the exact
 //             periodic system for message passing, on one rank.
-enum class Layout { ghost, periodic };
+//   deep_ghost: owned atoms + ghosts out to L cutoffs (L message-passing layers), edges centred on every
+//             node that messages to owned atoms pass through; the model sums owned atoms' energies only
+//             and ghost forces go back to their owners: message passing on any rank count.
+enum class Layout { ghost, periodic, deep_ghost };
+
+// Layouts whose graph is only correct when this rank owns every atom.
+inline bool one_rank_only(Layout layout) { return layout == Layout::periodic; }
+
+// The name of a layout in the pair_style 'layout' keyword, in model metadata and in messages.
+inline const char *layout_name(Layout layout)
+{
+  switch (layout) {
+    case Layout::ghost:
+      return "ghost";
+    case Layout::periodic:
+      return "periodic";
+    case Layout::deep_ghost:
+      return "deep_ghost";
+  }
+  return "?";
+}
 
 // One graph in the layout nequip's LAMMPS targets expect (all float64 / int64, row-major).
 struct Graph {

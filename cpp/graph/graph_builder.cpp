@@ -1,6 +1,7 @@
 // lmpflow: what every graph layout shares (node bookkeeping, the cell), and the choice of layout.
 #include "graph/graph_builder.h"
 
+#include "graph/deep_ghost.h"
 #include "graph/ghost.h"
 #include "graph/periodic.h"
 
@@ -48,7 +49,7 @@ int GraphBuilder::add_node(int i, Graph &graph)
   return k;
 }
 
-std::unique_ptr<GraphBuilder> make_graph_builder(Layout layout, bool device_edges, LAMMPS *lmp,
+std::unique_ptr<GraphBuilder> make_graph_builder(Layout layout, bool device_edges, int layers, LAMMPS *lmp,
                                                  const std::vector<int> &type_map, const std::vector<double> &cutsq)
 {
   switch (layout) {
@@ -56,6 +57,8 @@ std::unique_ptr<GraphBuilder> make_graph_builder(Layout layout, bool device_edge
       return std::make_unique<GhostGraph>(lmp, type_map, cutsq, device_edges);
     case Layout::periodic:
       return std::make_unique<PeriodicGraph>(lmp, type_map, cutsq);
+    case Layout::deep_ghost:
+      return std::make_unique<DeepGhostGraph>(lmp, type_map, cutsq, layers);
   }
   return nullptr;
 }

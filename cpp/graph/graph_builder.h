@@ -35,6 +35,7 @@ class GraphBuilder : protected LAMMPS_NS::Pointers {
   int add_node(int i, Graph &graph);
   int node_of(int i) const { return atom_node_[i]; }
   template <class Visit> void for_each_model_pair(LAMMPS_NS::NeighList *list, Visit &&visit);
+  template <class Visit> void for_each_model_neighbor(LAMMPS_NS::NeighList *list, int i, Visit &&visit);
 
  private:
   std::vector<int> node_atom_;
@@ -46,26 +47,34 @@ class GraphBuilder : protected LAMMPS_NS::Pointers {
 // than the model's cutoff for their type pair (the list also holds pairs out to cutoff + skin).
 template <class Visit> void GraphBuilder::for_each_model_pair(LAMMPS_NS::NeighList *list, Visit &&visit)
 {
+  for (int ii = 0; ii < list->inum; ii++) {
+    const int i = list->ilist[ii];
+    if (type_map[atom->type[i]] >= 0) for_each_model_neighbor(list, i, [&](int j) { visit(i, j); });
+  }
+}
+
+// Calls visit(j) for every neighbour j of atom i (owned, or ghost with a ghost list) within the model's
+// cutoff; i must be of a mapped type.
+template <class Visit>
+void GraphBuilder::for_each_model_neighbor(LAMMPS_NS::NeighList *list, int i, Visit &&visit)
+{
   double **x = atom->x;
   const int *type = atom->type;
   const int ncols = atom->ntypes + 1;
-  for (int ii = 0; ii < list->inum; ii++) {
-    const int i = list->ilist[ii];
-    if (type_map[type[i]] < 0) continue;
-    const int *jlist = list->firstneigh[i];
-    for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      if (type_map[type[j]] < 0) continue;
-      const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz < cutsq[type[i] * ncols + type[j]]) visit(i, j);
-    }
+  const int *jlist = list->firstneigh[i];
+  for (int jj = 0; jj < list->numneigh[i]; jj++) {
+    const int j = jlist[jj] & NEIGHMASK;
+    if (type_map[type[j]] < 0) continue;
+    const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+    if (dx * dx + dy * dy + dz * dz < cutsq[type[i] * ncols + type[j]]) visit(j);
   }
 }
 
 // The builder for `layout`. device_edges (ghost layout only): every owned and ghost atom becomes a
-// node and the edges are left to the backend's device ('edges gpu').
-std::unique_ptr<GraphBuilder> make_graph_builder(Layout layout, bool device_edges, LAMMPS_NS::LAMMPS *lmp,
-                                                 const std::vector<int> &type_map,
+// node and the edges are left to the backend's device ('edges gpu'). layers (deep_ghost layout): the
+// model's message-passing layers, i.e. how many edges away from an owned atom its energy reaches.
+std::unique_ptr<GraphBuilder> make_graph_builder(Layout layout, bool device_edges, int layers,
+                                                 LAMMPS_NS::LAMMPS *lmp, const std::vector<int> &type_map,
                                                  const std::vector<double> &cutsq);
 
 }    // namespace lmpflow

@@ -2,6 +2,8 @@
 #include "lammps.h"
 #include "pair_lmpflow.h"
 
+#include <vector>
+
 using namespace LAMMPS_NS;
 
 // The plugin ABI of LAMMPS (see its lammpsplugin.h, which pip wheels do not ship).
@@ -26,30 +28,35 @@ void lammpsplugin_init(void *lmp, void *handle, void *regfunc);
 
 namespace {
 
-template <lmpflow::Layout L> Pair *create(LAMMPS *lmp)
-{
-  return new PairLMPFlow(lmp, L);
-}
+template <int Row> Pair *create(LAMMPS *lmp);
 
-// One row per style: its name, the graph layout it builds and what it runs.
+// One row per style: its name, the graph layouts it builds (the model file says which it runs in; on
+// one rank the first it can is used: periodic, the faster one, for NequIP) and what it runs.
 const struct {
   const char *name;
-  lmpflow::Layout layout;
+  std::vector<lmpflow::Layout> layouts;
   Pair *(*create)(LAMMPS *);
   const char *info;
 } kStyles[] = {
-    {"lmpflow/nequip", lmpflow::Layout::periodic, &create<lmpflow::Layout::periodic>,
-     "lmpflow pair style for message-passing NequIP models (nequip-compile --target pair_nequip)"},
-    {"lmpflow/allegro", lmpflow::Layout::ghost, &create<lmpflow::Layout::ghost>,
+    {"lmpflow/nequip", {lmpflow::Layout::periodic, lmpflow::Layout::deep_ghost}, &create<0>,
+     "lmpflow pair style for message-passing NequIP models (lmpflow compile: any number of MPI ranks; "
+     "nequip-compile --target pair_nequip: one rank)"},
+    {"lmpflow/allegro", {lmpflow::Layout::ghost}, &create<1>,
      "lmpflow pair style for strictly local Allegro models (nequip-compile --target pair_allegro)"},
 };
+
+template <int Row> Pair *create(LAMMPS *lmp)
+{
+  return new PairLMPFlow(lmp, kStyles[Row].layouts);
+}
 
 }    // namespace
 
 const char *LAMMPS_NS::lmpflow_style(lmpflow::Layout layout)
 {
   for (const auto &style : kStyles)
-    if (style.layout == layout) return style.name;
+    for (lmpflow::Layout l : style.layouts)
+      if (l == layout) return style.name;
   return "lmpflow/*";
 }
 

@@ -13,13 +13,40 @@
 #include "update.h"
 #include "utils.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 
 using namespace LAMMPS_NS;
+using lmpflow::Layout;
 
-PairLMPFlow::PairLMPFlow(LAMMPS *lmp, lmpflow::Layout layout) : Pair(lmp), layout(layout)
+namespace {
+
+bool contains(const std::vector<Layout> &layouts, Layout layout)
+{
+  return std::find(layouts.begin(), layouts.end(), layout) != layouts.end();
+}
+
+std::string names(const std::vector<Layout> &layouts)
+{
+  std::string out;
+  for (Layout l : layouts) out += (out.empty() ? "" : " ") + std::string(lmpflow::layout_name(l));
+  return out;
+}
+
+// The layout of `layouts` to recompile a model for: one that runs on any number of ranks.
+Layout any_rank(const std::vector<Layout> &layouts)
+{
+  for (Layout l : layouts)
+    if (!lmpflow::one_rank_only(l)) return l;
+  return layouts.front();
+}
+
+}    // namespace
+
+PairLMPFlow::PairLMPFlow(LAMMPS *lmp, const std::vector<Layout> &layouts) :
+    Pair(lmp), style_layouts(layouts), layout(layouts.front())
 {
   single_enable = 0;
   restartinfo = 0;
@@ -34,6 +61,7 @@ PairLMPFlow::~PairLMPFlow()
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
+    memory->destroy(cutghost);
   }
 }
 
@@ -41,6 +69,7 @@ PairLMPFlow::~PairLMPFlow()
 
 void PairLMPFlow::settings(int narg, char **arg)
 {
+  user_layout.reset();
   for (int i = 0; i < narg; i += 2) {
     if (i + 1 >= narg) error->all(FLERR, "Illegal pair_style {} command: '{}' needs a value", force->pair_style, arg[i]);
     if (strcmp(arg[i], "device") == 0)
@@ -52,17 +81,23 @@ void PairLMPFlow::settings(int narg, char **arg)
                    "keyword out for torch's default)", force->pair_style, threads);
     } else if (strcmp(arg[i], "edges") == 0 && (strcmp(arg[i + 1], "cpu") == 0 || strcmp(arg[i + 1], "gpu") == 0))
       gpu_edges = strcmp(arg[i + 1], "gpu") == 0;
-    else
-      error->all(FLERR, "Unknown pair_style {} keyword '{} {}': use 'device cpu|cuda|cuda:N', 'threads N' "
-                 "or 'edges cpu|gpu'", force->pair_style, arg[i], arg[i + 1]);
+    else if (strcmp(arg[i], "layout") == 0) {
+      for (Layout l : style_layouts)
+        if (strcmp(arg[i + 1], lmpflow::layout_name(l)) == 0) user_layout = l;
+      if (!user_layout)
+        error->all(FLERR, "pair_style {} builds the graph layouts '{}': got 'layout {}'", force->pair_style,
+                   names(style_layouts), arg[i + 1]);
+    } else
+      error->all(FLERR, "Unknown pair_style {} keyword '{} {}': use 'device cpu|cuda|cuda:N', 'threads N', "
+                 "'edges cpu|gpu' or 'layout {}'", force->pair_style, arg[i], arg[i + 1],
+                 utils::join_words(utils::split_words(names(style_layouts)), "|"));
   }
 #ifndef LMPFLOW_CUDA
   if (gpu_edges)
     error->all(FLERR, "'edges gpu' needs lmpflow built with CUDA kernels: reinstall with LMPFLOW_CUDA=ON");
 #endif
-  if (gpu_edges && layout != lmpflow::Layout::ghost)
-    error->all(FLERR, "'edges gpu' is for pair_style {} (owned + ghost atom graphs)",
-               lmpflow_style(lmpflow::Layout::ghost));
+  if (gpu_edges && !contains(style_layouts, Layout::ghost))
+    error->all(FLERR, "'edges gpu' is for pair_style {} (owned + ghost atom graphs)", lmpflow_style(Layout::ghost));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -83,15 +118,22 @@ void PairLMPFlow::coeff(int narg, char **arg)
   } catch (const lmpflow::ModelError &e) {
     error->all(FLERR, "{}: {}", force->pair_style, e.what());
   }
-  const auto &fixed = backend->fixed_layout();
-  if (fixed && *fixed != layout)
+  model_layouts.clear();
+  for (Layout l : style_layouts)
+    if (contains(backend->layouts(), l)) model_layouts.push_back(l);
+  if (model_layouts.empty()) {
+    if (backend->layouts().empty()) error->all(FLERR, "Model {} names no graph layout it runs in", model_path);
+    const Layout theirs = backend->layouts().front();
     error->all(FLERR, "Model {} was compiled with {}: use pair_style {} or recompile it with {}", model_path,
-               backend->compile_command(*fixed), lmpflow_style(*fixed), backend->compile_command(layout));
+               backend->compile_command(theirs), lmpflow_style(theirs),
+               backend->compile_command(any_rank(style_layouts)));
+  }
 
   if (!allocated) {
     allocated = 1;
     memory->create(setflag, ntypes + 1, ntypes + 1, "pair:setflag");
     memory->create(cutsq, ntypes + 1, ntypes + 1, "pair:cutsq");
+    memory->create(cutghost, ntypes + 1, ntypes + 1, "pair:cutghost");
   }
   const auto &names = backend->type_names();
   const int nt = names.size();
@@ -140,14 +182,68 @@ void PairLMPFlow::init_style()
   if (gpu_edges)
     for (int t = 1; t <= atom->ntypes; t++)
       if (type_map[t] < 0) error->all(FLERR, "'edges gpu' needs every LAMMPS type mapped to a model species (no NULL)");
-  if (layout == lmpflow::Layout::periodic && comm->nprocs > 1)
-    error->all(FLERR, "Pair style {} runs message-passing NequIP models on one MPI rank "
-               "only (their receptive field spans several cutoffs, beyond one rank's ghost shell): run "
-               "with a single rank (use threads or a GPU for speed), or use an Allegro model with "
-               "pair_style lmpflow/allegro for multi-rank runs", force->pair_style);
+  choose_layout();
+  // deep_ghost: edges are centred on ghost atoms too, out to a ghost shell of several cutoffs
+  ghostneigh = layout == Layout::deep_ghost ? 1 : 0;
+  set_ghost_cutoff();
   check_neighbor_options();
-  neighbor->add_request(this, NeighConst::REQ_FULL);
-  graph_builder = lmpflow::make_graph_builder(layout, gpu_edges, lmp, type_map, model_cutsq);
+  neighbor->add_request(this, ghostneigh ? NeighConst::REQ_FULL | NeighConst::REQ_GHOST : NeighConst::REQ_FULL);
+  graph_builder = lmpflow::make_graph_builder(layout, gpu_edges, backend->message_passing_layers(), lmp,
+                                              type_map, model_cutsq);
+}
+
+/* ---------------------------------------------------------------------- */
+
+// The layout of this run: the 'layout' keyword's, else the first of the model's that works on this
+// many ranks (the style table lists the fastest on one rank first).
+void PairLMPFlow::choose_layout()
+{
+  const bool many_ranks = comm->nprocs > 1;
+  if (user_layout) {
+    if (!contains(model_layouts, *user_layout))
+      error->all(FLERR, "Model {} has no {} graph (it runs in: {}): recompile it with {}", model_path,
+                 lmpflow::layout_name(*user_layout), names(model_layouts), backend->compile_command(*user_layout));
+    if (many_ranks && lmpflow::one_rank_only(*user_layout))
+      error->all(FLERR, "'layout {}' needs every atom on one MPI rank: run on one rank or use 'layout {}'",
+                 lmpflow::layout_name(*user_layout), lmpflow::layout_name(any_rank(model_layouts)));
+    layout = *user_layout;
+    return;
+  }
+  for (Layout l : model_layouts)
+    if (!many_ranks || !lmpflow::one_rank_only(l)) {
+      layout = l;
+      return;
+    }
+  error->all(FLERR, "Model {} was compiled with {}, whose graph needs every atom on one MPI rank (messages "
+             "pass further than one rank's ghost atoms): run on one rank, or recompile it for any number of "
+             "ranks with {}", model_path, backend->compile_command(model_layouts.front()),
+             backend->compile_command(any_rank(style_layouts)));
+}
+
+// deep_ghost: ghost atoms out to layers x cutoff + skin, so that every atom within `layers` edges of an
+// owned atom is there with all its neighbours (atoms move < skin/2 between rebuilds). Other layouts
+// take the neighbour cutoff LAMMPS sets by itself.
+void PairLMPFlow::set_ghost_cutoff()
+{
+  const bool ours = comm->cutghostuser == ghost_cutoff_set;    // also when neither set one
+  if (layout != Layout::deep_ghost) {
+    if (ours && ghost_cutoff_set > 0.0) comm->cutghostuser = ghost_cutoff_set = 0.0;
+    return;
+  }
+  if (comm->mode != Comm::SINGLE)
+    error->all(FLERR, "Pair style {} with a deep_ghost graph needs 'comm_modify mode single'", force->pair_style);
+  const int layers = backend->message_passing_layers();
+  const double rc = std::sqrt(*std::max_element(model_cutsq.begin(), model_cutsq.end()));
+  const double needed = layers * rc + neighbor->skin;
+  if (!ours && comm->cutghostuser < needed)
+    error->all(FLERR, "comm_modify cutoff {} is too small for pair style {} with model {}: its {} message-passing "
+               "layers reach {} x {} A, so ghost atoms are needed out to {} A (including the {} A skin). Remove "
+               "the comm_modify cutoff, or set it to at least {}", comm->cutghostuser, force->pair_style,
+               model_path, layers, layers, rc, needed, neighbor->skin, needed);
+  if (ours) comm->cutghostuser = ghost_cutoff_set = needed;
+  if (comm->me == 0)
+    utils::logmesg(lmp, "{}: deep_ghost graph ({} message-passing layers x {} A): ghost atoms out to {} A\n",
+                   force->pair_style, layers, rc, comm->cutghostuser);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -182,9 +278,10 @@ void PairLMPFlow::check_neighbor_options()
 
 double PairLMPFlow::init_one(int i, int j)
 {
-  if (setflag[i][j] == 0) return 0.0;
   const int n = atom->ntypes + 1;
-  return sqrt(std::max(model_cutsq[i * n + j], model_cutsq[j * n + i]));
+  const double cut = setflag[i][j] ? sqrt(std::max(model_cutsq[i * n + j], model_cutsq[j * n + i])) : 0.0;
+  cutghost[i][j] = cutghost[j][i] = cut;    // neighbours of ghost atoms (deep_ghost)
+  return cut;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -195,6 +292,10 @@ void *PairLMPFlow::extract(const char *name, int &dim)
   dim = 0;
   if (strcmp(name, "compute_seconds") == 0) return &compute_seconds;
   if (strcmp(name, "model_seconds") == 0) return &model_seconds;
+  // the last graph on this rank, for benchmarks of the ghost share
+  if (strcmp(name, "graph_owned") == 0) return &graph_size[0];
+  if (strcmp(name, "graph_nodes") == 0) return &graph_size[1];
+  if (strcmp(name, "graph_edges") == 0) return &graph_size[2];
   return nullptr;
 }
 
@@ -211,6 +312,9 @@ void PairLMPFlow::compute(int eflag, int vflag)
 
   graph_builder->build(list, graph);
   const int n_owned = graph_builder->n_owned();
+  graph_size[0] = n_owned;
+  graph_size[1] = graph.n_nodes;
+  graph_size[2] = graph.n_edges;
   if (n_owned == 0) return;    // no atoms of the model's species here
 
   const auto model_start = clock::now();

@@ -2,7 +2,7 @@
    lmpflow: pair styles for ML force fields; each style builds one graph layout (cpp/graph/) and
    runs the model file's backend (cpp/backends/) on it.
 
-   pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N]
+   pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N] [layout periodic|deep_ghost]
    pair_style lmpflow/allegro [device cpu|cuda|cuda:N] [threads N] [edges cpu|gpu]
    pair_coeff * * model.nequip.pt2 Li P S Cl      (one model species, or NULL, per LAMMPS type)
 ------------------------------------------------------------------------- */
@@ -14,6 +14,7 @@
 #include "graph/graph.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ namespace LAMMPS_NS {
 
 class PairLMPFlow : public Pair {
  public:
-  PairLMPFlow(class LAMMPS *, lmpflow::Layout layout);
+  PairLMPFlow(class LAMMPS *, const std::vector<lmpflow::Layout> &layouts);
   ~PairLMPFlow() override;
 
   void compute(int, int) override;
@@ -37,7 +38,13 @@ class PairLMPFlow : public Pair {
   void *extract(const char *, int &) override;
 
  protected:
-  const lmpflow::Layout layout;     // the graph this style builds (its row of the style table)
+  // The graphs this style builds (its row of the style table), preferred first on one rank; those of
+  // them the model file runs in; the one this run builds (chosen in init_style, or by 'layout').
+  const std::vector<lmpflow::Layout> style_layouts;
+  std::vector<lmpflow::Layout> model_layouts;
+  lmpflow::Layout layout;
+  std::optional<lmpflow::Layout> user_layout;
+  double ghost_cutoff_set = 0.0;     // comm->cutghostuser as this style last set it (deep_ghost)
   std::string device;
   int threads = 0;
   bool gpu_edges = false;            // ghost layout on CUDA: find edges with lmpflow's GPU cell list
@@ -50,7 +57,10 @@ class PairLMPFlow : public Pair {
   lmpflow::Result result;
   double compute_seconds = 0.0;      // wall time in compute(), and the model's share of it
   double model_seconds = 0.0;        // (extract_pair "compute_seconds" / "model_seconds")
+  double graph_size[3] = {0, 0, 0};  // last graph's owned nodes, nodes, edges (extract_pair "graph_*")
 
+  void choose_layout();
+  void set_ghost_cutoff();
   void check_neighbor_options();
 };
 

@@ -187,10 +187,42 @@ def cmd_info(args) -> int:
     cutoff = f", cutoff {pot.r_max_A} Å" if pot.r_max_A is not None else ""
     print(f"{pot.label}: {pot.arch} potential, species (LAMMPS type order) {' '.join(pot.species)}{cutoff}")
     print("pair lines:\n  " + "\n  ".join(pot.lammps_pair_lines()))
+    if pot.model is not None:
+        print(f"MPI ranks: {_ranks_line(pot.model)}")
     variables = pot.script_vars()
     if pot.model is None:  # the script includes the user's file itself
         variables["potential"] = args.potential.partition("=")[0]
     print("in.liPSCl variables:\n  lmp -in in.liPSCl " + " ".join(_shell_quote(a) for a in lmp_var_args(variables)))
+    return 0
+
+
+def _ranks_line(model: str) -> str:
+    from lmpflow.potentials.backends import model_info
+
+    info = model_info(model)
+    layouts = info["layouts"]
+    if info["ranks"] == "1":
+        return (f"1 only ({' '.join(layouts)} graph; compiled for {info['compile_target'] or 'TorchScript'}); "
+                f"recompile the .nequip.zip with `lmpflow compile` for any number of ranks")
+    if "deep_ghost" in layouts:
+        return (f"any (periodic graph on one rank, deep_ghost graph on more: {info['num_layers']} message-passing "
+                f"layers, ghost atoms out to {info['ghost_shell_A']:g} Å + skin)")
+    return f"any ({' '.join(layouts)} graph)"
+
+
+def cmd_compile(args) -> int:
+    from lmpflow.potentials.registry import compiled_model
+
+    if args.out and not args.out.endswith(".nequip.pt2"):
+        raise ValueError(f"--out must end in .nequip.pt2 (the pair styles require it), got {args.out}")
+    out = compiled_model(args.model, target=args.target, device=args.device)
+    if args.out:
+        import shutil
+
+        shutil.copyfile(out, args.out)
+        out = Path(args.out)
+    print(out)
+    print(f"MPI ranks: {_ranks_line(str(out))}")
     return 0
 
 
@@ -377,6 +409,8 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------------------------------- #
 
 def build_parser() -> argparse.ArgumentParser:
+    from lmpflow.potentials.backends import TARGET_LAYOUTS
+
     p = argparse.ArgumentParser(
         prog="lmpflow", formatter_class=_Formatter,
         description="Li-ion transport in Li6PS5Cl from machine-learned force fields (NequIP/Allegro) in "
@@ -406,8 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_md_args(sp)
     _add_structure_args(sp)
 
-    sp = add("info", cmd_info, "show a model's pair style, species order and the in.liPSCl -var settings")
+    sp = add("info", cmd_info, "show a model's pair style, species order, MPI ranks and the in.liPSCl -var settings")
     _add_potential_args(sp, many=False)
+
+    sp = add("compile", cmd_compile, "compile a model package for the LAMMPS pair styles (cached)",
+             "Compile a .nequip.zip package or checkpoint (or a shipped model's label) to a .nequip.pt2 for this "
+             "machine, cached in ~/.cache/lmpflow/models ($LMPFLOW_CACHE). NequIP models get target "
+             "lmpflow_nequip (one file for one MPI rank and for any number), Allegro models pair_allegro.")
+    sp.add_argument("model", help="a .nequip.zip package, checkpoint or shipped model label")
+    sp.add_argument("--out", help="also copy the compiled file here (name ending in .nequip.pt2)")
+    sp.add_argument("--target", choices=sorted(TARGET_LAYOUTS), default=None,
+                    help="compile target (default: the architecture's)")
+    sp.add_argument("--device", default="cpu", help="device the file will run on: cpu or cuda")
 
     sp = add("run", cmd_run, "run a run directory's MD and analyse it (writes result.json)")
     sp.add_argument("run_dir")

@@ -2,7 +2,8 @@
 
 Physics checks: energies, forces and stress against nequip's own ASE calculator on the same model,
 forces against finite differences of the LAMMPS energy, the virial against finite strains, NVE
-energy conservation, and 1 vs 2 MPI ranks. Plus the error messages users see for bad input.
+energy conservation, and 1 vs 2 MPI ranks (NequIP on several ranks: test_multirank.py). Plus the error
+messages users see for bad input.
 """
 from __future__ import annotations
 
@@ -284,11 +285,6 @@ def test_allegro_one_vs_two_mpi_ranks(tmp_path, allegro64):
     # same trajectory after 20 steps: positions and forces agree to accumulated round-off
     assert np.abs(one[:, 4:] - two[:, 4:]).max() < 1e-8
     assert np.abs(one[:, 1:4] - two[:, 1:4]).max() < 1e-6 * max(1.0, np.abs(one[:, 1:4]).max())
-
-
-def test_nequip_refuses_two_ranks(tmp_path, nequip64):
-    with pytest.raises(RuntimeError, match="one MPI rank only"):
-        _run_script(tmp_path, nequip64, 2, 1)
 
 
 # ---------------------------------------------------------------------------------------------

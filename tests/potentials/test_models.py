@@ -17,10 +17,11 @@ from lmpflow.potentials.training import labels, trainers
 from lmpflow.system.structures import SPECIES, li6ps5cl
 
 
-def fake_pt2(path: Path, inputs: str, dtype: str = "float64") -> Path:
+def fake_pt2(path: Path, inputs: str, dtype: str = "float64", extra: dict | None = None) -> Path:
     """An archive laid out like nequip-compile's AOTInductor output, holding only the metadata JSON."""
     meta = {"type_names": "Li P S Cl", "num_types": "4", "r_max": "4.5", "per_edge_type_cutoff": "",
-            "model_dtype": dtype, "nequip_aoti_inputs": inputs, "nequip_aoti_outputs": "total_energy forces"}
+            "model_dtype": dtype, "nequip_aoti_inputs": inputs, "nequip_aoti_outputs": "total_energy forces",
+            **(extra or {})}
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("m/data/aotinductor/model/abc_wrapper_metadata.json", json.dumps(meta))
         zf.writestr("m/data/aotinductor/model/abc.so", b"\0")
@@ -36,6 +37,26 @@ def test_model_info_nequip_and_allegro_targets(tmp_path):
     allegro = backends.model_info(fake_pt2(tmp_path / "a.nequip.pt2", "pos edge_index atom_types", "float32"))
     assert allegro["target"] == "allegro" and allegro["pair_style"] == "lmpflow/allegro"
     assert allegro["model_dtype"] == "float32" and allegro["inputs"] == ["pos", "edge_index", "atom_types"]
+
+    assert nequip["compile_target"] == "pair_nequip" and nequip["layouts"] == ["periodic"] and nequip["ranks"] == "1"
+    assert allegro["compile_target"] == "pair_allegro" and allegro["ranks"] == "any"
+
+
+def test_model_info_lmpflow_target_runs_on_any_rank_count(tmp_path):
+    path = fake_pt2(tmp_path / "m.nequip.pt2", "pos edge_index atom_types cell edge_cell_shift lmpflow_owned_mask",
+                    extra={"lmpflow_layouts": "periodic deep_ghost", "lmpflow_num_layers": "3"})
+    info = backends.model_info(path)
+    assert info["pair_style"] == "lmpflow/nequip" and info["compile_target"] == "lmpflow_nequip"
+    assert info["layouts"] == ["periodic", "deep_ghost"] and info["ranks"] == "any"
+    assert info["num_layers"] == 3 and info["ghost_shell_A"] == 3 * 4.5
+
+
+def test_backend_table_lists_targets_and_their_layouts():
+    nequip, allegro = backends.backend("nequip"), backends.backend("allegro")
+    # one file for one rank and for many is the default; nequip's own single-rank target stays available
+    assert nequip.compile_target == "lmpflow_nequip" and nequip.layouts == ("periodic", "deep_ghost")
+    assert backends.TARGET_LAYOUTS["pair_nequip"] == ("periodic",) and allegro.layouts == ("ghost",)
+    assert backends.ranks(("periodic",)) == "1" and backends.ranks(nequip.layouts) == "any"
 
 
 def test_model_info_torchscript_extra_files(tmp_path):
@@ -171,6 +192,33 @@ def test_compile_refuses_to_publish_broken_output(cache, fake_package, monkeypat
     with pytest.raises(backends.ModelFileError):
         nequip_files.compile_model(fake_package)
     assert not list(cache.glob("*.nequip.pt2"))
+
+
+def test_lmpflow_target_is_compiled_by_lmpflow(cache, fake_package, monkeypatch):
+    calls = []
+
+    def run_tool(cmd, log, what, cwd=None, timeout=None, env=None):
+        calls.append(cmd)
+        out = next(a for a in cmd if a.endswith(".nequip.pt2"))
+        fake_pt2(Path(out), "pos edge_index atom_types cell edge_cell_shift lmpflow_owned_mask",
+                 extra={"lmpflow_layouts": "periodic deep_ghost", "lmpflow_num_layers": "2"})
+
+    monkeypatch.setattr(nequip_files, "run_tool", run_tool)
+    out = nequip_files.compile_model(fake_package, target="lmpflow_nequip")
+    assert calls[0][1:3] == ["-m", "lmpflow.potentials.nequip_compile"] and "--device" in calls[0]
+    assert backends.model_info(out)["ranks"] == "any"
+    assert out != nequip_files.compile_model(fake_package, target="pair_nequip")  # its own cache entry
+
+
+def test_nequip_compile_refuses_lmpflow_target_without_the_mask():
+    """nequip-compile itself cannot put the owned mask into the model: its data step points to lmpflow."""
+    import nequip  # noqa: F401  (loads lmpflow's extension through the nequip.extension entry point)
+    from nequip.scripts._compile_utils import COMPILE_TARGET_DICT
+
+    target = COMPILE_TARGET_DICT["lmpflow_nequip"]
+    assert target["input"][-1] == "lmpflow_owned_mask"
+    with pytest.raises(RuntimeError, match="lmpflow compile"):
+        target["data_settings"]({})
 
 
 def test_compile_input_errors(tmp_path, cache):

@@ -38,6 +38,12 @@ std::vector<std::string> split(const std::string &s)
   return words;
 }
 
+// lmpflow's compile target (python/lmpflow/potentials/nequip_extension.py): the input that masks the
+// owned nodes, and the metadata naming the file's layouts and message-passing depth.
+const char *const kOwnedMask = "lmpflow_owned_mask";
+const char *const kLayoutsKey = "lmpflow_layouts";
+const char *const kLayersKey = "lmpflow_num_layers";
+
 // Keys every nequip-compiled model carries; the TorchScript loader fills those it finds.
 const char *const kMetadataKeys[] = {"r_max",       "type_names",          "num_types",
                                      "model_dtype", "per_edge_type_cutoff", "nequip_aoti_inputs",
@@ -149,8 +155,10 @@ class NequipBackend : public Backend {
   torch::jit::Module script;
   bool is_aoti = false;
   bool with_cell = false;    // cell and edge_cell_shift inputs: pair_nequip target and TorchScript
+  bool with_mask = false;    // lmpflow_owned_mask input: lmpflow_nequip target
   Staging staging{torch::Device(torch::kCPU)};
   std::vector<std::string> inputs, outputs;
+  std::vector<uint8_t> owned_mask;    // host buffer of the lmpflow_owned_mask input (bool)
   int thread_limit = 0;    // most threads the kernels take (0: any), see kernel_thread_limit
   // CUDA kernels are read from the unpacked folder on first use, so it lives as long as the model
   std::shared_ptr<UnpackedArchive> unpacked;
@@ -309,22 +317,62 @@ void NequipBackend::read_metadata(const std::string &path)
         throw ModelError("model '" + path + "' does not output '" + need +
                          "': compile it with nequip-compile --target pair_nequip or --target pair_allegro");
     with_cell = std::find(inputs.begin(), inputs.end(), "cell") != inputs.end();
-    fixed_layout_ = with_cell ? Layout::periodic : Layout::ghost;
+    with_mask = std::find(inputs.begin(), inputs.end(), kOwnedMask) != inputs.end();
     kind_ = with_cell ? "NequIP" : "Allegro";
+    if (!metadata_.count(kLayoutsKey)) {
+      if (with_mask)
+        throw ModelError("model '" + path + "' takes " + kOwnedMask + " but has no " + kLayoutsKey +
+                         " metadata: recompile it with " + compile_command(Layout::deep_ghost));
+      layouts_ = {with_cell ? Layout::periodic : Layout::ghost};
+      return;
+    }
+    // names of layouts this build does not know (a newer lmpflow's) are skipped
+    for (const auto &name : split(metadata_[kLayoutsKey]))
+      for (Layout l : {Layout::ghost, Layout::periodic, Layout::deep_ghost}) {
+        if (name != layout_name(l)) continue;
+        if ((l == Layout::periodic && !with_cell) || (l == Layout::deep_ghost && !with_mask))
+          throw ModelError("model '" + path + "' claims the " + name +
+                           " layout but lacks its inputs: recompile it with " + compile_command(l));
+        layouts_.push_back(l);
+      }
+    if (layouts_.empty())
+      throw ModelError("model '" + path + "' runs in no graph layout this lmpflow builds (" +
+                       metadata_[kLayoutsKey] + "): update lmpflow or recompile the model");
+    if (std::find(layouts_.begin(), layouts_.end(), Layout::deep_ghost) != layouts_.end()) {
+      try {
+        message_passing_layers_ = std::stoi(metadata_.at(kLayersKey));
+      } catch (const std::exception &) {
+        message_passing_layers_ = 0;
+      }
+      if (message_passing_layers_ < 1)
+        throw ModelError("model '" + path + "' has no valid " + kLayersKey + " metadata: recompile it with " +
+                         compile_command(Layout::deep_ghost));
+    }
   } else {
-    // TorchScript models take a dict and accept either layout (cell shifts are zero in the ghost one).
+    // TorchScript models take a dict and accept either layout (cell shifts are zero in the ghost one),
+    // but no owned mask.
     with_cell = true;
+    layouts_ = {Layout::periodic, Layout::ghost};
     kind_ = "TorchScript";
   }
 }
 
 std::string NequipBackend::compile_command(Layout layout) const
 {
-  return std::string("nequip-compile --target ") + (layout == Layout::periodic ? "pair_nequip" : "pair_allegro");
+  switch (layout) {
+    case Layout::ghost:
+      return "nequip-compile --target pair_allegro";
+    case Layout::periodic:
+      return "nequip-compile --target pair_nequip";
+    case Layout::deep_ghost:
+      return "lmpflow compile MODEL.nequip.zip (target lmpflow_nequip)";
+  }
+  return "";
 }
 
-// n_owned is not needed: the pair styles sum the energies of owned nodes themselves.
-void NequipBackend::evaluate(const Graph &g, int64_t, Result &r)
+// Nodes [0, n_owned) go into the owned mask of lmpflow_nequip files; other files need no n_owned (the
+// pair styles sum the energies of owned nodes themselves).
+void NequipBackend::evaluate(const Graph &g, int64_t n_owned, Result &r)
 {
   // AOTInductor exports need at least 2 nodes and 2 edges: pad with two dummy atoms far away,
   // joined by edges longer than the cutoff, whose energy and forces are then dropped.
@@ -371,6 +419,12 @@ void NequipBackend::evaluate(const Graph &g, int64_t, Result &r)
         ? torch::zeros({e, 3}, f64)
         : torch::from_blob(const_cast<double *>(graph->cell_shifts.data()), {e, 3}, f64);
     in["edge_cell_shift"] = staging.put("edge_cell_shift", shifts);
+  }
+  if (with_mask) {
+    // padding nodes (beyond g.n_nodes) are not owned
+    owned_mask.assign(n, 0);
+    std::fill(owned_mask.begin(), owned_mask.begin() + std::min<int64_t>(n_owned, g.n_nodes), 1);
+    in[kOwnedMask] = staging.put(kOwnedMask, torch::from_blob(owned_mask.data(), {n}, torch::kBool));
   }
 
   run(in, g.n_nodes, r);

@@ -28,6 +28,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from lmpflow.analysis.comparison import _fit_dof, _point_dof, log10_sigma300
+
 ALPHA = 0.05
 LEVEL = 0.95
 
@@ -201,51 +203,48 @@ def default_factors(tables: dict) -> dict[str, dict[str, str]]:
             for _, r in arr.iterrows()}
 
 
-def _sweep_quantities(tables: dict, ci_level: float) -> list[tuple[str, float, dict]]:
+def _sweep_quantities(tables: dict) -> list[tuple[str, float, dict]]:
     """[(quantity, T_K, {label: (value, se, dof)})]: Eₐ (eV), ln D at each temperature every model has, and
-    ln σ(300 K) (its error from the sweep's interval: half-width in ln / t quantile)."""
-    from scipy import stats
-
+    ln σ(300 K) (its error from the sweep's interval), with the degrees of freedom the tables carry."""
     arr, summ = tables["arrhenius"], tables["summary"]
-    out = []
     ea, ls = {}, {}
     for _, r in arr.iterrows():
-        nu = float(r["n_temperatures"]) - 2
-        nu = nu if nu >= 1 else math.inf
-        ea[r["label"]] = (float(r["Ea_eV"]), float(r["Ea_err_eV"]), nu)
-        lo, hi, mid = (float(r[c]) for c in ("sigma300_lo_mS_cm", "sigma300_hi_mS_cm", "sigma300_mS_cm"))
-        if lo > 0 and hi > 0 and mid > 0:
-            qt = stats.t.ppf(0.5 + ci_level / 2, nu) if math.isfinite(nu) else stats.norm.ppf(0.5 + ci_level / 2)
-            ls[r["label"]] = (math.log(mid), (math.log(hi) - math.log(lo)) / (2 * qt), nu)
-    out.append(("Ea_eV", math.nan, ea))
+        nu = _fit_dof(r, "Ea_dof")
+        ea[r["label"]] = (float(r["Ea_eV"]), float(r["Ea_err_eV"]), nu if nu >= 1 else math.inf)
+        if min(float(r[c]) for c in ("sigma300_lo_mS_cm", "sigma300_hi_mS_cm", "sigma300_mS_cm")) > 0:
+            nu = _fit_dof(r, "sigma300_dof")
+            log10_value, log10_se = log10_sigma300(r, nu)
+            ls[r["label"]] = (log10_value * math.log(10), log10_se * math.log(10), nu if nu >= 1 else math.inf)
+    out = [("Ea_eV", math.nan, ea)]
     labels = set(arr["label"])
     temps = sorted(set.intersection(*[set(g["T_K"]) for _, g in summ.groupby("label")])) if len(summ) else []
     for T in temps:
         d = {}
         for _, r in summ[summ["T_K"] == T].iterrows():
             if r["label"] in labels and r["D_mean_cm2_s"] > 0:
+                nu = _point_dof(r)
                 d[r["label"]] = (math.log(r["D_mean_cm2_s"]), r["D_sem_cm2_s"] / r["D_mean_cm2_s"],
-                                 float(r["n_runs"]) - 1 if r["n_runs"] >= 2 else math.inf)
+                                 nu if nu >= 1 else math.inf)
         out.append(("ln_D", float(T), d))
     out.append(("ln_sigma300", 300.0, ls))
     return out
 
 
 def factorial_comparison(tables: dict, factors: Mapping[str, Mapping[str, str]] | None = None, *,
-                         alpha: float = ALPHA, level: float = LEVEL, ci_level: float = 0.95,
+                         alpha: float = ALPHA, level: float = LEVEL,
                          n_draws: int = 20_000, seed: int | None = 0):
     """Main effects and their ratios for Eₐ (eV), ln D at each temperature and ln σ(300 K) of a sweep's tables.
 
-    factors: {label: {factor: level}} (default `default_factors`: arch and xc = functional). ci_level: level of
-    the sweep's σ(300 K) interval (arrhenius.csv). Returns (effects DataFrame: one row per quantity × factor,
-    ratios DataFrame: one row per quantity × ratio); empty when no factor varies.
+    factors: {label: {factor: level}} (default `default_factors`: arch and xc = functional). Returns (effects
+    DataFrame: one row per quantity × factor, ratios DataFrame: one row per quantity × ratio); empty when no
+    factor varies.
     """
     import pandas as pd
 
     factors = dict(factors or default_factors(tables))
     names = list(dict.fromkeys(f for lv in factors.values() for f in lv))
     eff_rows, ratio_rows = [], []
-    for quantity, T, cells in _sweep_quantities(tables, ci_level):
+    for quantity, T, cells in _sweep_quantities(tables):
         ok = [lab for lab, (v, e, _) in cells.items() if lab in factors and math.isfinite(v) and math.isfinite(e)
               and e > 0]
         if len(ok) < 2:

@@ -2,10 +2,15 @@
 inspects and compiles its files, and one C++ backend class in cpp/backends/).
 
 Each row says which LAMMPS pair style runs the architecture (always ``lmpflow/<arch>``: the plugin registers
-that name and in.liPSCl builds it from ``-var arch``), which graph layout that style builds (the C++
-side, cpp/graph/: "periodic" = owned atoms with integer image shifts, one MPI rank; "ghost" = owned plus ghost
-atoms, any rank count), which lmpflow module reads and compiles its files, the compile target that module
-takes, and the file suffixes of compiled models and of sources that must be compiled first.
+that name and in.liPSCl builds it from ``-var arch``), which lmpflow module reads and compiles its files, the
+compile targets that module takes, each with the graph layouts its files run in (first target = default), and
+the file suffixes of compiled models and of sources that must be compiled first.
+
+Graph layouts (the C++ side, cpp/graph/): "periodic" = owned atoms with integer image shifts, one MPI rank;
+"ghost" = owned plus ghost atoms, any rank count, for strictly local models; "deep_ghost" = owned atoms plus
+ghosts out to (message-passing layers) x cutoff with the energy summed over owned atoms, any rank count.
+A compiled file fixes its layouts (they follow from its target); the pair style runs the first of them that
+works on the run's rank count (`layout` keyword to choose), so the table lists the faster one first.
 """
 from __future__ import annotations
 
@@ -19,16 +24,29 @@ class ModelFileError(ValueError):
     """A model file is missing, unreadable or not a model of a known architecture."""
 
 
+# layouts whose graph needs every atom on one MPI rank
+ONE_RANK_LAYOUTS = ("periodic",)
+
+
 @dataclasses.dataclass(frozen=True)
 class Backend:
     arch: str
     pair_style: str
-    layout: str
     module: str            # provides model_info(path), arch_of(source), compile_model(source, target, device, out)
                            # and compile_key(source, target, device) (the name compile_model gives its output)
-    compile_target: str
-    compiled_suffixes: tuple[str, ...]
-    source_suffixes: tuple[str, ...]
+    targets: dict = dataclasses.field(hash=False)  # compile target -> layouts its files run in (first: default)
+    compiled_suffixes: tuple[str, ...] = ()
+    source_suffixes: tuple[str, ...] = ()
+
+    @property
+    def compile_target(self) -> str:
+        """The default compile target."""
+        return next(iter(self.targets))
+
+    @property
+    def layouts(self) -> tuple[str, ...]:
+        """Every graph layout this architecture's pair style builds."""
+        return tuple(dict.fromkeys(lay for lays in self.targets.values() for lay in lays))
 
     def files(self) -> ModuleType:
         """The module that inspects and compiles this architecture's files (imported on first use)."""
@@ -39,14 +57,17 @@ _NEQUIP_FILES = dict(module="lmpflow.potentials.nequip", compiled_suffixes=(".ne
                      source_suffixes=(".nequip.zip", ".ckpt"))
 
 BACKENDS: dict[str, Backend] = {b.arch: b for b in (
-    Backend("nequip", "lmpflow/nequip", "periodic", compile_target="pair_nequip", **_NEQUIP_FILES),
-    Backend("allegro", "lmpflow/allegro", "ghost", compile_target="pair_allegro", **_NEQUIP_FILES),
+    # lmpflow_nequip: lmpflow's own target (nequip_extension), one file for one rank and for many
+    Backend("nequip", "lmpflow/nequip", targets={"lmpflow_nequip": ("periodic", "deep_ghost"),
+                                                 "pair_nequip": ("periodic",)}, **_NEQUIP_FILES),
+    Backend("allegro", "lmpflow/allegro", targets={"pair_allegro": ("ghost",)}, **_NEQUIP_FILES),
 )}
 
 assert all(b.pair_style == f"lmpflow/{b.arch}" for b in BACKENDS.values())
 ARCHS = tuple(BACKENDS)
 PAIR_STYLES = {b.arch: b.pair_style for b in BACKENDS.values()}
 COMPILE_TARGETS = {b.arch: b.compile_target for b in BACKENDS.values()}
+TARGET_LAYOUTS = {target: layouts for b in BACKENDS.values() for target, layouts in b.targets.items()}
 COMPILED_SUFFIXES = tuple(dict.fromkeys(s for b in BACKENDS.values() for s in b.compiled_suffixes))
 SOURCE_SUFFIXES = tuple(dict.fromkeys(s for b in BACKENDS.values() for s in b.source_suffixes))
 
@@ -56,6 +77,11 @@ def backend(arch: str) -> Backend:
     if arch not in BACKENDS:
         raise ValueError(f"unknown architecture {arch!r}; lmpflow runs {list(ARCHS)}")
     return BACKENDS[arch]
+
+
+def ranks(layouts) -> str:
+    """"any" if one of `layouts` runs on any number of MPI ranks, else "1"."""
+    return "any" if any(lay not in ONE_RANK_LAYOUTS for lay in layouts) else "1"
 
 
 def for_pair_style(pair_style: str) -> Backend:

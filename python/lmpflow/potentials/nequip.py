@@ -5,7 +5,9 @@ Files: ``*.nequip.zip`` / ``*.ckpt`` are portable `nequip-package` archives and 
 so they are made on first use and cached in ``$LMPFLOW_CACHE``, default ``~/.cache/lmpflow/models``, keyed by
 file hash, target, device, torch/nequip versions and the compiling CPU, so nodes of a cluster that share the
 cache each get code for their own CPU); ``*.nequip.pth`` are TorchScript files of older stacks.
-Which architecture (NequIP, Allegro) a file holds decides its pair style: see `lmpflow.potentials.backends`.
+Which architecture (NequIP, Allegro) a file holds decides its pair style, and its compile target the graph
+layouts (so the MPI rank counts) it runs in: see `lmpflow.potentials.backends`. NequIP files for any number of
+ranks come from lmpflow's own target ``lmpflow_nequip`` (`lmpflow.potentials.nequip_extension`).
 """
 from __future__ import annotations
 
@@ -24,20 +26,43 @@ import zipfile
 from pathlib import Path
 
 from lmpflow._host import executable, publish
-from lmpflow.potentials.backends import BACKENDS, COMPILE_TARGETS, PAIR_STYLES, ModelFileError
+from lmpflow.potentials.backends import (
+    BACKENDS,
+    COMPILE_TARGETS,
+    PAIR_STYLES,
+    TARGET_LAYOUTS,
+    ModelFileError,
+    ranks,
+)
 from lmpflow.potentials.registry import find_model, sidecar
 
 PACKAGE_SUFFIX = ".nequip.zip"
 COMPILED_SUFFIX = ".nequip.pt2"
 TORCHSCRIPT_SUFFIX = ".nequip.pth"
 
+# lmpflow's compile target: its owned-node mask input, and the metadata the pair style reads (the layouts
+# the file runs in; how many edges deep its messages reach)
+LMPFLOW_TARGET = "lmpflow_nequip"
+OWNED_MASK_KEY = "lmpflow_owned_mask"
+LAYOUTS_KEY = "lmpflow_layouts"
+NUM_LAYERS_KEY = "lmpflow_num_layers"
 
-def _finish_info(meta: dict, path: Path, inputs: list[str], outputs: list[str]) -> dict:
+
+def _finish_info(meta: dict, path: Path, inputs: list[str], outputs: list[str], compile_target: str | None) -> dict:
     type_names = str(meta.get("type_names", "")).split()
     if not type_names:
         raise ModelFileError(f"{path}: model metadata has no type_names; is this a nequip model?")
     target = "nequip" if "cell" in inputs else "allegro"
     cutoffs = meta.get("per_edge_type_cutoff")
+    r_max = float(meta["r_max"])
+    if LAYOUTS_KEY in meta:
+        layouts = str(meta[LAYOUTS_KEY]).split()
+    elif compile_target is not None:
+        layouts = list(TARGET_LAYOUTS[compile_target])
+    else:  # TorchScript: the graph of the style its architecture needs
+        layouts = ["periodic"] if target == "nequip" else ["ghost"]
+    layers = int(meta[NUM_LAYERS_KEY]) if NUM_LAYERS_KEY in meta else None
+    max_cutoff = max(map(float, cutoffs.split())) if cutoffs not in ("", None) else r_max
     return {
         "path": str(path),
         "type_names": type_names,
@@ -47,6 +72,12 @@ def _finish_info(meta: dict, path: Path, inputs: list[str], outputs: list[str]) 
         "model_dtype": str(meta.get("model_dtype", "")),
         "target": target,
         "pair_style": PAIR_STYLES[target],
+        "compile_target": compile_target,
+        "layouts": layouts,
+        "ranks": ranks(layouts),
+        "num_layers": layers,
+        # deep_ghost: ghost atoms LAMMPS keeps, before the neighbour skin is added
+        "ghost_shell_A": layers * max_cutoff if layers and "deep_ghost" in layouts else None,
         "inputs": inputs,
         "outputs": outputs,
         "raw": meta,
@@ -58,7 +89,10 @@ def model_info(path: str | Path) -> dict:
 
     Returns type_names (list[str]), num_types, r_max (A), per_edge_type_cutoff (raw string or None),
     model_dtype, target ("nequip" or "allegro": a model that takes the cell is a NequIP message-passing model),
-    pair_style ("lmpflow/nequip" or "lmpflow/allegro"), inputs, outputs, raw (all metadata) and path.
+    pair_style ("lmpflow/nequip" or "lmpflow/allegro"), compile_target ("lmpflow_nequip", "pair_nequip",
+    "pair_allegro"; None for TorchScript), layouts (graph layouts it runs in), ranks ("any" or "1": MPI ranks it
+    runs on), num_layers (message-passing layers, lmpflow_nequip files), ghost_shell_A (their ghost shell),
+    inputs, outputs, raw (all metadata) and path.
     """
     path = Path(path)
     if not path.is_file():
@@ -85,7 +119,9 @@ def model_info(path: str | Path) -> dict:
         if not inputs:
             raise ModelFileError(f"{path}: metadata lacks nequip_aoti_inputs; compile with --target pair_nequip "
                                  f"or pair_allegro")
-        return _finish_info(meta, path, inputs, outputs)
+        compile_target = (LMPFLOW_TARGET if OWNED_MASK_KEY in inputs else
+                          "pair_nequip" if "cell" in inputs else "pair_allegro")
+        return _finish_info(meta, path, inputs, outputs, compile_target)
     if name.endswith(TORCHSCRIPT_SUFFIX):
         import torch
 
@@ -102,7 +138,7 @@ def model_info(path: str | Path) -> dict:
         config = str(meta.pop("config", ""))
         is_allegro = "allegro" in config.lower() or "allegro" in (getattr(model, "original_name", "") or "").lower()
         inputs = ["pos", "edge_index", "atom_types"] + ([] if is_allegro else ["cell", "edge_cell_shift"])
-        return _finish_info(meta, path, inputs, ["total_energy", "forces"])
+        return _finish_info(meta, path, inputs, ["total_energy", "forces"], None)
     raise ModelFileError(f"{path}: unknown model file type; expected *{COMPILED_SUFFIX} or *{TORCHSCRIPT_SUFFIX}. "
                          f"Compile a *{PACKAGE_SUFFIX} package or checkpoint with lmpflow.compile_model")
 
@@ -202,13 +238,17 @@ def host_cpu() -> str:
 
 def compile_key(src: str | Path, target: str, device: str = "cpu") -> str:
     """Cache key of a compile: source file hash + target + device + torch and nequip versions + compiling CPU
-    + the compile environment."""
+    + the compile environment (and lmpflow's version for its own target, whose export lmpflow makes)."""
     import nequip
     import torch
 
     env = ",".join(f"{k}={v}" for k, v in sorted(COMPILE_ENV.items()))
     text = (f"{_file_hash(Path(src))}|{target}|{device}|torch={torch.__version__}|nequip={nequip.__version__}|"
             f"cpu={host_cpu()}|{env}")
+    if target == LMPFLOW_TARGET:
+        from lmpflow import __version__
+
+        text += f"|lmpflow={__version__}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -216,7 +256,8 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
                   timeout: float | None = 1800) -> Path:
     """Compile a `.nequip.zip` package or checkpoint to an AOTInductor `.nequip.pt2` for the LAMMPS pair styles.
 
-    target: "pair_nequip" | "pair_allegro" (default: from the model's architecture). Without `out`, the result
+    target: "lmpflow_nequip" (NequIP on any number of MPI ranks) | "pair_nequip" (NequIP, one rank) |
+    "pair_allegro" (default: the architecture's first in `backends.BACKENDS`). Without `out`, the result
     goes to the cache (`cache_dir()`), named <stem>-<key>.nequip.pt2, and a cached file is reused (no
     recompile). Writes are atomic and guarded by a lock file, so concurrent callers compile once.
     A compile takes minutes on a CPU.
@@ -229,8 +270,8 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
     if target is None:
         target = COMPILE_TARGETS[arch_of(src)]
     # "ase": nequip's ASE calculator (NequIPCalculator.from_compiled_model), the MD baseline of bench/
-    if target not in (*COMPILE_TARGETS.values(), "ase"):
-        raise ValueError(f"target must be one of {sorted(COMPILE_TARGETS.values())} or 'ase', got {target!r}")
+    if target not in (*TARGET_LAYOUTS, "ase"):
+        raise ValueError(f"target must be one of {sorted(TARGET_LAYOUTS)} or 'ase', got {target!r}")
     stem = src.name.removesuffix(PACKAGE_SUFFIX).removesuffix(".ckpt")
     if out is None:
         out = cache_dir() / f"{stem}-{compile_key(src, target, device)}{COMPILED_SUFFIX}"
@@ -250,8 +291,12 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
         tmpdir = Path(tempfile.mkdtemp(prefix=".compile-", dir=out.parent))
         try:
             tmp = tmpdir / out.name
-            cmd = [nequip_tool("nequip-compile"), str(src), str(tmp), "--mode", "aotinductor", "--device", device,
-                   "--target", target]
+            if target == LMPFLOW_TARGET:  # nequip-compile cannot put the owned mask into the model
+                cmd = [sys.executable, "-m", "lmpflow.potentials.nequip_compile", str(src), str(tmp),
+                       "--device", device]
+            else:
+                cmd = [nequip_tool("nequip-compile"), str(src), str(tmp), "--mode", "aotinductor", "--device",
+                       device, "--target", target]
             run_tool(cmd, tmpdir / "compile.log", f"nequip-compile of {src.name}", cwd=tmpdir, timeout=timeout,
                      env=COMPILE_ENV)
             model_info(tmp)  # refuse to publish a broken file

@@ -116,9 +116,10 @@ def shipped_source(model: str | Path) -> ModelSpec | None:
         if path.name.startswith(_base_name(spec.path) + "-") and path.name.endswith(COMPILED_SUFFIXES):
             b = backend(spec.arch)
             device = model_info(path)["raw"].get("AOTI_DEVICE_KEY", "cpu") or "cpu"
-            key = b.files().compile_key(spec.path, b.compile_target, device)
-            if path.name == f"{_base_name(spec.path)}-{key}{b.compiled_suffixes[0]}":
-                return spec
+            for target in b.targets:
+                key = b.files().compile_key(spec.path, target, device)
+                if path.name == f"{_base_name(spec.path)}-{key}{b.compiled_suffixes[0]}":
+                    return spec
     return None
 
 

@@ -65,7 +65,7 @@ def analyse_dump(dump_path: str | os.PathLike, timestep_ps: float, T_K: float, i
         d = diffusion_coefficient(res)
         sig = conductivity_from_msd(res, T_K, fit_window_ps=d.fit_window_ps)
     out = {
-        "D_cm2_s": float(d.D_cm2_s), "D_err_cm2_s": float(d.sigma_D_cm2_s),
+        "D_cm2_s": float(d.D_cm2_s), "D_err_cm2_s": float(d.sigma_D_cm2_s), "D_dof": float(d.dof),
         "fit_window_ps": [float(d.fit_window_ps[0]), float(d.fit_window_ps[1])],
         "sigma_NE_mS_cm": float(sig.nernst_einstein_mS_cm),
         "sigma_NE_err_mS_cm": float(sig.nernst_einstein_err_mS_cm),

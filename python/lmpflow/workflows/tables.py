@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import warnings
@@ -24,7 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
+from lmpflow import _stats
 from lmpflow._host import atomic_write_text
+from lmpflow.analysis import (
+    combine_msd,
+    combine_trajectories,
+    conductivity_from_msd,
+    diffusion_coefficient,
+    fit_arrhenius,
+    haven_ratio,
+    msd,
+)
 from lmpflow.lammps.rundir import DUMP_NAME
 from lmpflow.output import plots
 from lmpflow.workflows.single_run import MSD_NPZ_NAME, RESULT_NAME, load_msd
@@ -64,28 +75,20 @@ def load_runs(out_dir: str | os.PathLike):
     return df
 
 
-def _mean_sem_ci(values: np.ndarray, errors: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean over independent runs with its standard error and bootstrap CI; one run: its own error."""
-    from scipy import stats
-
-    from lmpflow.analysis import combine_trajectories
-
+def _mean_sem_ci(values: np.ndarray, errors: np.ndarray, dof: float = math.inf) -> tuple[float, float, float, float]:
+    """Mean over independent runs with its standard error and Student-t CI; one run: its own error with `dof`."""
     if values.size >= 2:
         c = combine_trajectories(values, ci=CI_LEVEL)
         return c.mean, c.sem, c.ci_low, c.ci_high
     v, e = float(values[0]), float(errors[0])
-    q = stats.norm.ppf(0.5 + CI_LEVEL / 2)
-    return v, e, v - q * e, v + q * e
+    return (v, e, *_stats.t_interval(v, e, dof, CI_LEVEL))
 
 
-def _haven(sig_ne: np.ndarray, sig_charge: np.ndarray) -> tuple[float, float]:
-    """Haven ratio σ_NE/σ_charge of the run means, with a delete-one-run jackknife error (NaN for 1 run)."""
-    h = float(sig_ne.mean() / sig_charge.mean())
-    n = sig_ne.size
-    if n < 2:
-        return h, float("nan")
-    jk = np.array([np.delete(sig_ne, i).mean() / np.delete(sig_charge, i).mean() for i in range(n)])
-    return h, float(np.sqrt((n - 1) / n * np.sum((jk - jk.mean()) ** 2)))
+def _dof(g) -> float:
+    """Degrees of freedom of a per-run-mean error: n_runs − 1, or a single run's own (its time blocks)."""
+    if len(g) >= 2:
+        return float(len(g) - 1)
+    return float(g["D_dof"].iloc[0]) if "D_dof" in g and np.isfinite(g["D_dof"].iloc[0]) else math.inf
 
 
 #: summary.csv D_method values: D from the MSD averaged over all seeds (each seed one error block), or the
@@ -107,8 +110,6 @@ def _combined_fit(msds: list, T_K: float) -> dict:
     Each run is one error block, so the fit window reaches half the (shortest) run and the errors are the
     spread between runs. Warnings of the fit are returned, not raised (the caller words them per label × T).
     """
-    from lmpflow.analysis import combine_msd, conductivity_from_msd, diffusion_coefficient, haven_ratio
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         comb = combine_msd(msds)
@@ -118,7 +119,7 @@ def _combined_fit(msds: list, T_K: float) -> dict:
         # An unsettled Haven ratio is reported through haven_err; its warning would repeat for every T.
         hv = haven_ratio(comb, d.fit_window_ps)
     lo, hi = d.ci(CI_LEVEL)
-    return {"comb": comb, "diffusion": d, "D": (d.D_cm2_s, d.sigma_D_cm2_s, lo, hi),
+    return {"comb": comb, "diffusion": d, "D": (d.D_cm2_s, d.sigma_D_cm2_s, lo, hi), "dof": float(d.dof),
             "sigma_NE": (sig.nernst_einstein_mS_cm, sig.nernst_einstein_err_mS_cm),
             "sigma_charge": (sig.sigma_mS_cm, sig.err_mS_cm), "haven": (hv.H_R, hv.err),
             "window": d.fit_window_ps, "warnings": fit_warnings}
@@ -126,12 +127,14 @@ def _combined_fit(msds: list, T_K: float) -> dict:
 
 def _per_run_fit(g) -> dict:
     """Mean ± standard error over runs of the per-run results (one run: its own block error)."""
-    d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float))
-    s = _mean_sem_ci(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_NE_err_mS_cm"].to_numpy(float))
-    sc = _mean_sem_ci(g["sigma_charge_mS_cm"].to_numpy(float), g["sigma_charge_err_mS_cm"].to_numpy(float))
+    dof = _dof(g)
+    d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float), dof)
+    s = _mean_sem_ci(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_NE_err_mS_cm"].to_numpy(float), dof)
+    sc = _mean_sem_ci(g["sigma_charge_mS_cm"].to_numpy(float), g["sigma_charge_err_mS_cm"].to_numpy(float), dof)
     windows = np.array([w if isinstance(w, (list, tuple)) else json.loads(w) for w in g["fit_window_ps"]], float)
-    return {"D": d, "sigma_NE": s[:2], "sigma_charge": sc[:2],
-            "haven": _haven(g["sigma_NE_mS_cm"].to_numpy(float), g["sigma_charge_mS_cm"].to_numpy(float)),
+    return {"D": d, "dof": dof, "sigma_NE": s[:2], "sigma_charge": sc[:2],
+            "haven": _stats.jackknife_ratio(g["sigma_NE_mS_cm"].to_numpy(float),
+                                            g["sigma_charge_mS_cm"].to_numpy(float)),
             "window": (float(windows[:, 0].min()), float(windows[:, 1].max())), "warnings": None}
 
 
@@ -159,14 +162,14 @@ def summarise(runs, *, return_fits: bool = False):
     rows, fits = [], {}
     for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
         method, est = _group_estimate(label, T, g)
-        runs_d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float))
+        runs_d = _mean_sem_ci(g["D_cm2_s"].to_numpy(float), g["D_err_cm2_s"].to_numpy(float), _dof(g))
         d, (s, s_err), (sc, sc_err), (h, h_err) = est["D"], est["sigma_NE"], est["sigma_charge"], est["haven"]
         if method == COMBINED:
             fits[(label, T)] = est
         rows.append({
             "label": label, "arch": g["arch"].iloc[0], "functional": g["functional"].iloc[0], "T_K": T,
             "n_runs": len(g), "D_mean_cm2_s": d[0], "D_sem_cm2_s": d[1], "D_ci_lo_cm2_s": d[2],
-            "D_ci_hi_cm2_s": d[3], "sigma_mean_mS_cm": s, "sigma_sem_mS_cm": s_err,
+            "D_ci_hi_cm2_s": d[3], "D_dof": est["dof"], "sigma_mean_mS_cm": s, "sigma_sem_mS_cm": s_err,
             "sigma_charge_mean_mS_cm": sc, "sigma_charge_sem_mS_cm": sc_err, "haven": h, "haven_err": h_err,
             "D_method": method, "fit_window_lo_ps": est["window"][0], "fit_window_hi_ps": est["window"][1],
             # False when the combined MSD showed no diffusive regime (a warning said so); None: not checked.
@@ -181,15 +184,15 @@ def summarise(runs, *, return_fits: bool = False):
 
 def _fit_label(g):
     """Arrhenius fits of D and of σ_NE for one label's summary rows (None if fewer than 2 temperatures)."""
-    from lmpflow.analysis import fit_arrhenius
-
     if len(g) < 2 or (g["D_mean_cm2_s"] <= 0).any() or (g["D_sem_cm2_s"] <= 0).any():
         return None, None
     T = g["T_K"].to_numpy(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # large relative errors are reported through the interval
-        fd = fit_arrhenius(T, g["D_mean_cm2_s"], g["D_sem_cm2_s"], quantity="D")
-        fs = fit_arrhenius(T, g["sigma_mean_mS_cm"], g["sigma_sem_mS_cm"], quantity="sigma")
+        # each temperature's error comes from its runs: with few seeds its own uncertainty sets the t quantiles
+        dof = g["D_dof"].to_numpy(float) if "D_dof" in g else None
+        fd = fit_arrhenius(T, g["D_mean_cm2_s"], g["D_sem_cm2_s"], quantity="D", dof=dof)
+        fs = fit_arrhenius(T, g["sigma_mean_mS_cm"], g["sigma_sem_mS_cm"], quantity="sigma", dof=dof)
     return fd, fs
 
 
@@ -204,12 +207,14 @@ def arrhenius_table(summary):
         row = {"label": label, "arch": g["arch"].iloc[0], "functional": g["functional"].iloc[0],
                "n_temperatures": len(g)}
         if fd is None:
-            row.update({k: float("nan") for k in ("Ea_eV", "Ea_err_eV", "prefactor_cm2_s", "D300_cm2_s",
+            row.update({k: float("nan") for k in ("Ea_eV", "Ea_err_eV", "Ea_dof", "sigma300_dof",
+                                                   "prefactor_cm2_s", "D300_cm2_s",
                                                    "D300_lo_cm2_s", "D300_hi_cm2_s", "sigma300_mS_cm",
                                                    "sigma300_lo_mS_cm", "sigma300_hi_mS_cm")})
         else:
             pd300, ps300 = fd.predict(300.0, CI_LEVEL), fs.predict(300.0, CI_LEVEL)
-            row.update({"Ea_eV": fd.Ea_eV, "Ea_err_eV": fd.Ea_err_eV, "prefactor_cm2_s": fd.prefactor,
+            row.update({"Ea_eV": fd.Ea_eV, "Ea_err_eV": fd.Ea_err_eV, "Ea_dof": fd.Ea_dof,
+                        "prefactor_cm2_s": fd.prefactor, "sigma300_dof": float(ps300.dof[0]),
                         "D300_cm2_s": float(pd300.value[0]), "D300_lo_cm2_s": float(pd300.low[0]),
                         "D300_hi_cm2_s": float(pd300.high[0]), "sigma300_mS_cm": float(ps300.value[0]),
                         "sigma300_lo_mS_cm": float(ps300.low[0]), "sigma300_hi_mS_cm": float(ps300.high[0]),
@@ -238,7 +243,6 @@ def _plots(out_dir: Path, runs, fits, tables: dict, combined: dict) -> list[str]
     """MSD per label × T (runs combined, with the summary's fit) and Arrhenius plots. MSDs come from the
     runs' msd.npz; older runs without it are reread from their dumps, and skipped where those were deleted."""
     from lmpflow.trajectory import read_dump
-    from lmpflow.analysis import combine_msd, diffusion_coefficient, msd
 
     written = []
     for (label, T), g in runs.groupby(["label", "T_K"], sort=True):
