@@ -82,7 +82,8 @@ def bare_graph(atoms, info: dict):
     pos = atoms.positions.copy()
     if info["target"] == "nequip":
         tensors = {"pos": pos, "edge_index": np.stack([i, j]), "atom_types": types,
-                   "cell": atoms.cell.array[None], "edge_cell_shift": shift.astype(float)}
+                   "cell": atoms.cell.array[None], "edge_cell_shift": shift.astype(float),
+                   "lmpflow_owned_mask": np.ones(len(atoms), dtype=bool)}  # lmpflow_nequip files: all owned
     else:  # Allegro: one ghost node per distinct periodic image, as LAMMPS ghost atoms are
         outside = np.abs(shift).sum(1) != 0
         keys, ghost_of_edge = np.unique(np.column_stack([j[outside], shift[outside]]), axis=0, return_inverse=True)

@@ -80,6 +80,19 @@ def test_info_prints_the_script_variables(standin_file):
     assert f"lmp -in in.liPSCl -var species 'Li P S Cl' -var potential {standin_file}" in r.stdout
 
 
+@pytest.mark.slow
+def test_info_shows_the_zbl_core_of_a_shipped_model_and_no_core_removes_it():
+    from lmpflow.potentials import registry
+
+    package = next(s.path for s in registry.shipped_models(test=True) if s.label == "allegro-float64-test")
+    r = lmpflow_cli("info", "--model", package)
+    assert r.returncode == 0, r.stderr
+    assert "pair_style hybrid/overlay lmpflow/allegro zbl 1 1.5" in r.stdout and "-var core zbl" in r.stdout
+    r = lmpflow_cli("info", "--model", package, "--no-core")
+    assert r.returncode == 0, r.stderr
+    assert "pair_style lmpflow/allegro" in r.stdout and "hybrid" not in r.stdout and "-var core none" in r.stdout
+
+
 def _metadata_only_pt2(path: Path, inputs: str, **extra) -> Path:
     import zipfile
 

@@ -3,6 +3,8 @@
 
 #include "backends/nequip/nequip_backend.h"
 
+#include <sys/stat.h>
+
 namespace lmpflow {
 namespace {
 
@@ -16,6 +18,15 @@ const struct {
     {".pth", ".nequip.pth (nequip-compile --mode torchscript)", &open_nequip},
 };
 
+// Files that are models but must be compiled before LAMMPS can run them.
+const struct {
+  const char *suffix;
+  const char *what;
+} kSourceKinds[] = {
+    {".nequip.zip", "an uncompiled nequip package"},
+    {".ckpt", "a nequip training checkpoint"},
+};
+
 bool ends_with(const std::string &s, const std::string &suffix)
 {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -25,12 +36,24 @@ bool ends_with(const std::string &s, const std::string &suffix)
 
 std::unique_ptr<Backend> open_backend(const std::string &path, const std::string &device, int threads)
 {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw ModelError("model file '" + path + "' is a directory: give the compiled model file (.nequip.pt2) itself");
+  for (const auto &source : kSourceKinds)
+    if (ends_with(path, source.suffix)) throw must_compile(path, source.what);
   std::string kinds;
   for (const auto &kind : kFileKinds) {
     if (ends_with(path, kind.suffix)) return kind.open(path, device, threads);
     kinds += (kinds.empty() ? "" : " or ") + std::string(kind.made_by);
   }
   throw ModelError("model file '" + path + "' must end in " + kinds);
+}
+
+ModelError must_compile(const std::string &path, const std::string &what)
+{
+  return ModelError("model file '" + path + "' is " + what + ": compile it for LAMMPS with nequip-compile " + path +
+                    " model.nequip.pt2 --mode aotinductor --device cpu --target pair_nequip (pair_allegro for "
+                    "Allegro), or lmpflow.compile_model('" + path + "')");
 }
 
 void Backend::evaluate_device_edges(const Graph &, int64_t, Result &)

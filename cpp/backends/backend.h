@@ -49,6 +49,8 @@ class Backend {
   const std::string &dtype() const { return dtype_; }
   const std::string &device() const { return device_; }
   const std::map<std::string, std::string> &metadata() const { return metadata_; }
+  // What the user should know about how the file runs here (the pair style logs them as warnings).
+  const std::vector<std::string> &warnings() const { return warnings_; }
 
  protected:
   std::vector<std::string> type_names_;
@@ -58,11 +60,15 @@ class Backend {
   int message_passing_layers_ = 0;
   std::string kind_, dtype_, device_;
   std::map<std::string, std::string> metadata_;
+  std::vector<std::string> warnings_;
 };
 
 // Opens `path` with the backend for its kind of file (the table in backend.cpp). device: "cpu",
 // "cuda", "cuda:N" or "" (the device the file was compiled for); threads: intra-op threads, 0 = default.
 std::unique_ptr<Backend> open_backend(const std::string &path, const std::string &device, int threads);
+
+// The error for a model source that must be compiled first (what: "an uncompiled nequip package", ...).
+ModelError must_compile(const std::string &path, const std::string &what);
 
 }    // namespace lmpflow
 #endif

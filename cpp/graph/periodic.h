@@ -6,6 +6,10 @@
 
 #include "graph/graph_builder.h"
 
+#include "lmptype.h"
+
+#include <unordered_map>
+
 namespace lmpflow {
 
 class PeriodicGraph : public GraphBuilder {
@@ -13,7 +17,12 @@ class PeriodicGraph : public GraphBuilder {
   using GraphBuilder::GraphBuilder;
 
  protected:
-  std::vector<int> tag_owner;    // atom tag -> owned atom index
+  // Owned atom index of every owned or ghost atom, -1 if none. Ghost indices only change when LAMMPS
+  // rebuilds its neighbour lists, so this is remade then (and whenever a lookup finds it stale).
+  std::vector<int> atom_owner;
+  std::unordered_map<LAMMPS_NS::tagint, int> owned_index;    // by atom ID: sized by the atom count, not the IDs
+  void map_owners();
+  int owner_of(int j);
   void add_nodes_and_edges(LAMMPS_NS::NeighList *list, Graph &graph) override;
 };
 

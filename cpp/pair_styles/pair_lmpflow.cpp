@@ -74,9 +74,12 @@ void PairLMPFlow::settings(int narg, char **arg)
     if (i + 1 >= narg) error->all(FLERR, "Illegal pair_style {} command: '{}' needs a value", force->pair_style, arg[i]);
     if (strcmp(arg[i], "device") == 0)
       device = arg[i + 1];
-    else if (strcmp(arg[i], "threads") == 0)
+    else if (strcmp(arg[i], "threads") == 0) {
       threads = utils::inumeric(FLERR, arg[i + 1], false, lmp);
-    else if (strcmp(arg[i], "edges") == 0 && (strcmp(arg[i + 1], "cpu") == 0 || strcmp(arg[i + 1], "gpu") == 0))
+      if (threads < 0)
+        error->all(FLERR, "pair_style {} threads {}: give a positive number of torch threads (or leave the "
+                   "keyword out for torch's default)", force->pair_style, threads);
+    } else if (strcmp(arg[i], "edges") == 0 && (strcmp(arg[i + 1], "cpu") == 0 || strcmp(arg[i + 1], "gpu") == 0))
       gpu_edges = strcmp(arg[i + 1], "gpu") == 0;
     else if (strcmp(arg[i], "layout") == 0) {
       for (Layout l : style_layouts)
@@ -154,10 +157,12 @@ void PairLMPFlow::coeff(int narg, char **arg)
         model_cutsq[i * (ntypes + 1) + j] = rc * rc;
       }
     }
-  if (comm->me == 0)
+  if (comm->me == 0) {
     utils::logmesg(lmp, "{}: model {} ({} {}, r_max {} A, device {}), species {}\n", force->pair_style,
                    model_path, backend->kind(), backend->dtype(), backend->r_max(), backend->device(),
                    utils::join_words(names, " "));
+    for (const auto &warning : backend->warnings()) error->warning(FLERR, "{}: {}", force->pair_style, warning);
+  }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -181,6 +186,7 @@ void PairLMPFlow::init_style()
   // deep_ghost: edges are centred on ghost atoms too, out to a ghost shell of several cutoffs
   ghostneigh = layout == Layout::deep_ghost ? 1 : 0;
   set_ghost_cutoff();
+  check_neighbor_options();
   neighbor->add_request(this, ghostneigh ? NeighConst::REQ_FULL | NeighConst::REQ_GHOST : NeighConst::REQ_FULL);
   graph_builder = lmpflow::make_graph_builder(layout, gpu_edges, backend->message_passing_layers(), lmp,
                                               type_map, model_cutsq);
@@ -238,6 +244,34 @@ void PairLMPFlow::set_ghost_cutoff()
   if (comm->me == 0)
     utils::logmesg(lmp, "{}: deep_ghost graph ({} message-passing layers x {} A): ghost atoms out to {} A\n",
                    force->pair_style, layers, rc, comm->cutghostuser);
+}
+
+/* ---------------------------------------------------------------------- */
+
+// A many-body model needs every pair inside its cutoff: refuse LAMMPS options that take pairs out of the
+// neighbour list, which would silently change the model's energy.
+void PairLMPFlow::check_neighbor_options()
+{
+  const int ntypes = atom->ntypes;
+  for (int k = 0; k < neighbor->nex_type; k++) {
+    const int i = neighbor->ex1_type[k], j = neighbor->ex2_type[k];
+    if (i >= 1 && i <= ntypes && j >= 1 && j <= ntypes && type_map[i] >= 0 && type_map[j] >= 0)
+      error->all(FLERR, "Pair style {} cannot honour 'neigh_modify exclude type {} {}': the model needs every "
+                 "pair inside its cutoff and would silently lose these. Remove the exclusion (neigh_modify "
+                 "exclude none)", force->pair_style, i, j);
+  }
+  if (neighbor->nex_group || neighbor->nex_mol)
+    error->all(FLERR, "Pair style {} cannot honour neigh_modify exclude group/molecule: the model needs every "
+               "pair inside its cutoff. Remove the exclusion (neigh_modify exclude none)", force->pair_style);
+  if (neighbor->includegroup)
+    error->all(FLERR, "Pair style {} cannot honour 'neigh_modify include': the model needs the pairs of every "
+               "atom. Remove it (neigh_modify include all)", force->pair_style);
+  if (atom->molecular != Atom::ATOMIC && atom->nbonds > 0)
+    for (int k = 1; k <= 3; k++)
+      if (force->special_lj[k] == 0.0 && force->special_coul[k] == 0.0 && !force->kspace)
+        error->all(FLERR, "Pair style {} cannot honour special_bonds weights of 0 (they remove bonded pairs "
+                   "from the neighbour list, which the model needs): use special_bonds lj/coul 1.0 1.0 1.0",
+                   force->pair_style);
 }
 
 /* ---------------------------------------------------------------------- */

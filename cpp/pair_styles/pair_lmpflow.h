@@ -61,6 +61,7 @@ class PairLMPFlow : public Pair {
 
   void choose_layout();
   void set_ghost_cutoff();
+  void check_neighbor_options();
 };
 
 // The lmpflow style that builds `layout` (from the style table in lmpflow_plugin.cpp).

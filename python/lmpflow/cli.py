@@ -62,6 +62,8 @@ def _add_potential_args(p: argparse.ArgumentParser, many: bool) -> None:
     g.add_argument("--species", nargs="+", default=list(SPECIES),
                    help="LAMMPS type order of a classical --potential (ML models carry their own)")
     g.add_argument("--label", help="name of the potential in tables (single-potential commands)")
+    g.add_argument("--no-core", action="store_true",
+                   help="no ZBL core under the ML models (the shipped models get one by default; see README)")
 
 
 def _split_model_arg(text: str) -> tuple[str, str | None, dict[str, str]]:
@@ -100,6 +102,8 @@ def _potentials(args, many: bool, with_factors: bool = False):
         label = label or (args.label if not many else None)
         if label:
             pot = dataclasses.replace(pot, label=label)
+        if args.no_core and pot.model:
+            pot = dataclasses.replace(pot, core=None)
         pots.append(pot)
         if with_factors:
             from lmpflow.workflows.compare import model_factors

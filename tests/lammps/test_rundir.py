@@ -184,6 +184,7 @@ def test_model_branch_builds_the_plugin_pair_lines(tmp_path, cell52):
     pot = rec["potential"]
     assert (pot["pair_style"], pot["arch"], pot["r_max_A"]) == ("lmpflow/nequip", "nequip", 5.0)
     assert rec["variables"]["model"] == str(model.resolve()) and rec["variables"]["arch"] == "nequip"
+    assert rec["variables"]["core"] == "none"  # not a shipped model: no ZBL core unless asked for
     assert not (tmp_path / "run" / "potential.lmp").exists()
     # The fake model cannot run: LAMMPS must take the model branch and stop either on the pair style
     # (plugin not installed) or, with the plugin, on loading this file in pair_coeff.
@@ -191,8 +192,8 @@ def test_model_branch_builds_the_plugin_pair_lines(tmp_path, cell52):
     r = _run_lmp(tmp_path / "run", "-var", "model", str(model), "-var", "arch", "nequip",
                  "-var", "steps", "400", "-var", "dump_every", "10", "-var", "potential", "none")
     assert r.returncode != 0
-    if "Unrecognized pair style 'lmpflow/nequip'" not in r.stdout:
-        assert "Last input line: pair_coeff * * ${model} ${species}" in r.stdout, r.stdout[-1500:]
+    if "Unrecognized pair style 'lmpflow/nequip'" not in r.stdout:  # by hand the ZBL core is on (hybrid/overlay)
+        assert "Last input line: pair_coeff * * lmpflow/${arch} ${model} ${species}" in r.stdout, r.stdout[-1500:]
 
 
 @pytest.mark.slow

@@ -90,6 +90,13 @@ def test_model_info_errors(tmp_path):
         zf.writestr("readme.txt", "nothing")
     with pytest.raises(backends.ModelFileError, match="wrapper_metadata"):
         backends.model_info(empty)
+    damaged = fake_pt2(tmp_path / "damaged.nequip.pt2", "pos edge_index atom_types")
+    data = bytearray(damaged.read_bytes())
+    at = data.index(b"Li P S Cl")
+    data[at:at + 2] = b"Na"  # same length: only the CRC can tell
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(backends.ModelFileError, match="the model file is damaged"):
+        backends.model_info(damaged)
     bad_pth = tmp_path / "bad.nequip.pth"
     bad_pth.write_bytes(b"garbage")
     with pytest.raises(backends.ModelFileError, match="corrupt"):
@@ -115,9 +122,11 @@ def fake_package(tmp_path):
     return pkg
 
 
-def fake_compiler(calls, inputs="pos edge_index atom_types", delay=0.0):
-    def run_tool(cmd, log, what, cwd=None, timeout=None):
+def fake_compiler(calls, inputs="pos edge_index atom_types", delay=0.0, envs=None):
+    def run_tool(cmd, log, what, cwd=None, timeout=None, env=None):
         calls.append(cmd)
+        if envs is not None:
+            envs.append(env)
         time.sleep(delay)
         fake_pt2(Path(cmd[2]), inputs)
     return run_tool
@@ -154,6 +163,17 @@ def test_first_use_says_it_compiles_and_how_long(cache, fake_package, monkeypatc
     assert capsys.readouterr().err == ""
 
 
+def test_compile_is_thread_count_independent_and_keyed_by_cpu(cache, fake_package, monkeypatch):
+    """Kernels that take any thread count, and one cache entry per kind of compiling CPU."""
+    calls, envs = [], []
+    monkeypatch.setattr(nequip_files, "run_tool", fake_compiler(calls, envs=envs))
+    first = nequip_files.compile_model(fake_package)
+    assert envs[0]["TORCHINDUCTOR_CPP_DYNAMIC_THREADS"] == "1"
+    monkeypatch.setattr(nequip_files, "host_cpu", lambda: "x86_64-othercpu")
+    other = nequip_files.compile_model(fake_package)
+    assert other != first and len(calls) == 2
+
+
 def test_compile_lock_compiles_once_under_concurrency(cache, fake_package, monkeypatch):
     calls, results = [], []
     monkeypatch.setattr(nequip_files, "run_tool", fake_compiler(calls, delay=0.5))
@@ -166,7 +186,7 @@ def test_compile_lock_compiles_once_under_concurrency(cache, fake_package, monke
 
 
 def test_compile_refuses_to_publish_broken_output(cache, fake_package, monkeypatch):
-    def broken(cmd, log, what, cwd=None, timeout=None):
+    def broken(cmd, log, what, cwd=None, timeout=None, env=None):
         Path(cmd[2]).write_bytes(b"truncated")
     monkeypatch.setattr(nequip_files, "run_tool", broken)
     with pytest.raises(backends.ModelFileError):
@@ -177,7 +197,7 @@ def test_compile_refuses_to_publish_broken_output(cache, fake_package, monkeypat
 def test_lmpflow_target_is_compiled_by_lmpflow(cache, fake_package, monkeypatch):
     calls = []
 
-    def run_tool(cmd, log, what, cwd=None, timeout=None):
+    def run_tool(cmd, log, what, cwd=None, timeout=None, env=None):
         calls.append(cmd)
         out = next(a for a in cmd if a.endswith(".nequip.pt2"))
         fake_pt2(Path(out), "pos edge_index atom_types cell edge_cell_shift lmpflow_owned_mask",

@@ -1,6 +1,8 @@
 // lmpflow: the nequip backend, loading and running nequip-compiled models with libtorch.
 #include "backends/nequip/nequip_backend.h"
 
+#include "backends/model_archive.h"
+
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -14,7 +16,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #ifdef __GLIBC__
@@ -83,9 +84,65 @@ void keep_freed_memory_for_reuse()
 #endif
 }
 
+// AOTInductor sizes per-thread reduction buffers of its CPU kernels by the compiling process's thread
+// count and, when that equals the host's core count, leaves the OpenMP team size to the runtime: more
+// threads at run time write past the buffers (a segfault). Such kernels loop "tid < N" over their
+// buffers inside bare "#pragma omp parallel" regions. Returns that N (0: any thread count is safe).
+int kernel_thread_limit(const ModelArchive &archive)
+{
+  int limit = 0;
+  for (const auto &entry : archive.entries()) {
+    if (!ends_with(entry.name, ".kernel.cpp")) continue;
+    const std::string_view code = archive.contents(entry);
+    bool bare_parallel = false;
+    for (size_t at = code.find("#pragma omp parallel"); at != std::string_view::npos;
+         at = code.find("#pragma omp parallel", at + 1)) {
+      const size_t eol = code.find('\n', at);
+      if (code.substr(at, eol - at).find("num_threads") == std::string_view::npos) bare_parallel = true;
+    }
+    if (!bare_parallel) continue;
+    for (size_t at = code.find("tid < "); at != std::string_view::npos; at = code.find("tid < ", at + 1)) {
+      int n = 0;
+      size_t k = at + 6;
+      for (; k < code.size() && code[k] >= '0' && code[k] <= '9' && n < 1000000; k++) n = 10 * n + (code[k] - '0');
+      if (k > at + 6 && n > 0) limit = limit ? std::min(limit, n) : n;
+    }
+  }
+  return limit;
+}
+
+// The vector ISA AOTInductor compiled the CPU kernels for (metadata AOTI_CPU_ISA, e.g. "AVX512
+// AVX512_VNNI"), checked against this CPU: a kernel built for a newer CPU dies with SIGILL.
+std::string missing_cpu_features(const std::string &isa)
+{
+  std::string missing;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  for (const auto &word : split(isa)) {
+    bool ok = true;
+    if (word == "AVX2")
+      ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    else if (word == "AVX512")
+      ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    else if (word == "AVX512_VNNI")
+      ok = __builtin_cpu_supports("avx512vnni");
+    else if (word == "AVX512_BF16")
+      ok = __builtin_cpu_supports("avx512bf16");
+    else if (word.rfind("AMX", 0) == 0)
+      ok = __builtin_cpu_supports("amx-tile");
+    if (!ok) missing += (missing.empty() ? "" : " ") + word;
+  }
+#else
+  (void) isa;
+#endif
+  return missing;
+}
+
 class NequipBackend : public Backend {
  public:
   NequipBackend(const std::string &path, const std::string &device, int threads);
+  ~NequipBackend() override;
 
   void evaluate(const Graph &graph, int64_t n_owned, Result &result) override;
 #ifdef LMPFLOW_CUDA
@@ -102,32 +159,28 @@ class NequipBackend : public Backend {
   Staging staging{torch::Device(torch::kCPU)};
   std::vector<std::string> inputs, outputs;
   std::vector<uint8_t> owned_mask;    // host buffer of the lmpflow_owned_mask input (bool)
+  int thread_limit = 0;    // most threads the kernels take (0: any), see kernel_thread_limit
+  // CUDA kernels are read from the unpacked folder on first use, so it lives as long as the model
+  std::shared_ptr<UnpackedArchive> unpacked;
 #ifdef LMPFLOW_CUDA
   std::unique_ptr<cuda::EdgeBuilder> edge_builder;
 #endif
 
   void read_metadata(const std::string &path);
+  void check_compiled_package(const ModelArchive &archive, const torch::Device &dev, int threads);
   void run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r);
 };
 
 NequipBackend::NequipBackend(const std::string &path, const std::string &device, int threads)
 {
-  {
-    std::ifstream probe(path, std::ios::binary);
-    if (!probe)
-      throw ModelError("cannot open model file '" + path +
-                       "': check the path (compile a trained model with nequip-compile first)");
-    char magic[4] = {0};
-    probe.read(magic, 4);
-    if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
-      throw ModelError("model file '" + path +
-                       "' is not a nequip-compiled model (not a zip archive): it is corrupt or "
-                       "of another format; recompile it with nequip-compile");
-  }
-  if (threads > 0) at::set_num_threads(threads);
-  keep_freed_memory_for_reuse();
-
+  const ModelArchive archive(path);
   is_aoti = ends_with(path, ".pt2");
+  if (archive.has_entry_containing("/model/package_metadata.txt"))
+    throw must_compile(path, "an uncompiled nequip package (a renamed .nequip.zip)");
+  if (is_aoti && !archive.has_entry_containing("data/aotinductor/"))
+    throw ModelError("model file '" + path + "' is a zip archive but not an AOTInductor package (no "
+                     "data/aotinductor/ inside): compile the model with nequip-compile --mode aotinductor");
+  keep_freed_memory_for_reuse();
 
   read_metadata(path);
 
@@ -149,20 +202,69 @@ NequipBackend::NequipBackend(const std::string &path, const std::string &device,
                      device_ + " was requested: recompile with nequip-compile --device " +
                      std::string(dev.is_cuda() ? "cuda" : "cpu") + " or change the device keyword");
   staging.device = dev;
+  if (is_aoti) check_compiled_package(archive, dev, threads);
+  if (threads > 0) at::set_num_threads(threads);
 
   try {
     if (is_aoti) {
+      // Unpacked by us (the loader's own extraction folder outlives runs that stop with an error) into a
+      // folder named by the contents, so reloading a model reuses its already mapped library.
+      unpacked = archive.unpack();
+      std::string root = unpacked->dir();
+      for (const auto &entry : archive.entries()) {
+        const size_t at = entry.name.find("data/aotinductor/");
+        if (at != std::string::npos) {
+          root += "/" + entry.name.substr(0, at);
+          break;
+        }
+      }
       aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-          path, "model", false, 1, dev.is_cuda() ? dev.index() : -1);
+          root, "model", false, 1, dev.is_cuda() ? dev.index() : -1);
+      if (!dev.is_cuda()) unpacked.reset();    // CPU kernels are all in the loaded library now
     } else {
       script = torch::jit::load(path, dev);
       script.eval();
     }
+  } catch (const ModelError &) {
+    throw;
   } catch (const std::exception &e) {
-    throw ModelError("failed to load model '" + path + "' (corrupt file, or compiled by an "
-                     "incompatible torch version; recompile it with this torch): " +
+    throw ModelError("failed to load model '" + path + "' (compiled by an incompatible torch version, or "
+                     "for another machine; recompile it with this torch): " +
                      std::string(e.what()).substr(0, 400));
   }
+}
+
+NequipBackend::~NequipBackend()
+{
+  aoti.reset();
+  script = torch::jit::Module();
+  staging.slots.clear();
+#ifdef __GLIBC__
+  malloc_trim(0);    // freed memory is kept for reuse while a model runs (keep_freed_memory_for_reuse)
+#endif
+}
+
+// Machine-specific parts of an AOTInductor CPU package: its vector ISA and its thread limit.
+void NequipBackend::check_compiled_package(const ModelArchive &archive, const torch::Device &dev, int threads)
+{
+  if (dev.is_cuda()) return;
+  const std::string recompile = "recompile it on this machine (lmpflow.compile_model, or nequip-compile with "
+                                "TORCHINDUCTOR_CPP_DYNAMIC_THREADS=1 so its kernels take any thread count)";
+  const std::string isa = metadata_.count("AOTI_CPU_ISA") ? metadata_["AOTI_CPU_ISA"] : "";
+  const std::string missing = missing_cpu_features(isa);
+  if (!missing.empty())
+    throw ModelError("model '" + archive.path() + "' was compiled for CPUs with " + isa + " but this CPU lacks " +
+                     missing + ": " + recompile);
+  thread_limit = kernel_thread_limit(archive);
+  const int wanted = threads > 0 ? threads : at::get_num_threads();
+  if (!thread_limit || wanted <= thread_limit) return;
+  const std::string why = "model '" + archive.path() + "' was compiled on a host with " +
+      std::to_string(thread_limit) + " threads and its kernels take at most that many";
+  if (threads > 0)
+    throw ModelError(why + ": use threads " + std::to_string(thread_limit) + " or fewer, or " + recompile);
+  warnings_.push_back(why + ": running on " + std::to_string(thread_limit) + " threads instead of " +
+                      std::to_string(wanted) + "; to use more, " + recompile);
+  at::set_num_threads(thread_limit);
 }
 
 void NequipBackend::read_metadata(const std::string &path)
@@ -330,6 +432,8 @@ void NequipBackend::evaluate(const Graph &g, int64_t n_owned, Result &r)
 
 void NequipBackend::run(std::map<std::string, torch::Tensor> &in, int64_t n_nodes, Result &r)
 {
+  // another style in this process may have raised torch's (process-wide) thread count since the load
+  if (thread_limit && at::get_num_threads() > thread_limit) at::set_num_threads(thread_limit);
   torch::Tensor energy, forces, virial;
   try {
     if (is_aoti) {

@@ -32,7 +32,8 @@ ONE_RANK_LAYOUTS = ("periodic",)
 class Backend:
     arch: str
     pair_style: str
-    module: str            # provides model_info(path), arch_of(source) and compile_model(source, target, device, out)
+    module: str            # provides model_info(path), arch_of(source), compile_model(source, target, device, out)
+                           # and compile_key(source, target, device) (the name compile_model gives its output)
     targets: dict = dataclasses.field(hash=False)  # compile target -> layouts its files run in (first: default)
     compiled_suffixes: tuple[str, ...] = ()
     source_suffixes: tuple[str, ...] = ()

@@ -3,7 +3,8 @@
 Files: ``*.nequip.zip`` / ``*.ckpt`` are portable `nequip-package` archives and training checkpoints;
 ``*.nequip.pt2`` are AOTInductor-compiled models for the LAMMPS pair styles (machine code for the compiling CPU,
 so they are made on first use and cached in ``$LMPFLOW_CACHE``, default ``~/.cache/lmpflow/models``, keyed by
-file hash, target, device and torch/nequip versions); ``*.nequip.pth`` are TorchScript files of older stacks.
+file hash, target, device, torch/nequip versions and the compiling CPU, so nodes of a cluster that share the
+cache each get code for their own CPU); ``*.nequip.pth`` are TorchScript files of older stacks.
 Which architecture (NequIP, Allegro) a file holds decides its pair style, and its compile target the graph
 layouts (so the MPI rank counts) it runs in: see `lmpflow.potentials.backends`. NequIP files for any number of
 ranks come from lmpflow's own target ``lmpflow_nequip`` (`lmpflow.potentials.nequip_extension`).
@@ -15,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -99,6 +101,10 @@ def model_info(path: str | Path) -> dict:
     if name.endswith(COMPILED_SUFFIX):
         try:
             with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()  # CRC of every entry: libtorch's reader checks none
+                if bad is not None:
+                    raise ModelFileError(f"{path}: the model file is damaged (entry {bad} fails its CRC check): "
+                                         f"recompile it or copy it again")
                 hits = [n for n in zf.namelist()
                         if "/data/aotinductor/" in n and n.endswith("wrapper_metadata.json")]
                 if not hits:
@@ -145,10 +151,12 @@ def nequip_tool(name: str) -> str:
     return found
 
 
-def run_tool(cmd: list[str], log: Path, what: str, cwd: Path | None = None, timeout: float | None = None) -> None:
-    """Run `cmd` with its output in `log`; on failure raise RuntimeError quoting the log's last lines."""
+def run_tool(cmd: list[str], log: Path, what: str, cwd: Path | None = None, timeout: float | None = None,
+             env: dict[str, str] | None = None) -> None:
+    """Run `cmd` (with `env` added to the environment) with its output in `log`; on failure raise RuntimeError
+    quoting the log's last lines."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env.setdefault("PYTHONWARNINGS", "ignore")
     with open(log, "w") as fh:
         proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, env=env, timeout=timeout)
@@ -210,13 +218,33 @@ def _file_lock(lock_path: Path, waiting_message: str | None = None):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+#: Environment of every compile: AOTInductor's CPU kernels otherwise size per-thread buffers by the compiling
+#: host's core count, and crash on a node that runs them with more threads.
+COMPILE_ENV = {"TORCHINDUCTOR_CPP_DYNAMIC_THREADS": "1"}
+
+
+def host_cpu() -> str:
+    """The compiling CPU as AOTInductor sees it (it builds with -march=native): architecture plus a hash of the
+    CPU's feature flags, so a cache shared by different nodes keeps one compile per kind of CPU."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((ln.split(":", 1)[1] for ln in fh if ln.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = platform.processor()
+    digest = hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:8]
+    return f"{platform.machine()}-{digest}"
+
+
 def compile_key(src: str | Path, target: str, device: str = "cpu") -> str:
-    """Cache key of a compile: source file hash + target + device + torch and nequip versions (and lmpflow's
-    for its own target, whose export lmpflow makes)."""
+    """Cache key of a compile: source file hash + target + device + torch and nequip versions + compiling CPU
+    + the compile environment (and lmpflow's version for its own target, whose export lmpflow makes)."""
     import nequip
     import torch
 
-    text = f"{_file_hash(Path(src))}|{target}|{device}|torch={torch.__version__}|nequip={nequip.__version__}"
+    env = ",".join(f"{k}={v}" for k, v in sorted(COMPILE_ENV.items()))
+    text = (f"{_file_hash(Path(src))}|{target}|{device}|torch={torch.__version__}|nequip={nequip.__version__}|"
+            f"cpu={host_cpu()}|{env}")
     if target == LMPFLOW_TARGET:
         from lmpflow import __version__
 
@@ -269,7 +297,8 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
             else:
                 cmd = [nequip_tool("nequip-compile"), str(src), str(tmp), "--mode", "aotinductor", "--device",
                        device, "--target", target]
-            run_tool(cmd, tmpdir / "compile.log", f"nequip-compile of {src.name}", cwd=tmpdir, timeout=timeout)
+            run_tool(cmd, tmpdir / "compile.log", f"nequip-compile of {src.name}", cwd=tmpdir, timeout=timeout,
+                     env=COMPILE_ENV)
             model_info(tmp)  # refuse to publish a broken file
             publish(tmp, out)
         finally:

@@ -31,7 +31,9 @@ class Potential:
     Either `model` (path of a compiled NequIP/Allegro model; `pair_style` is "lmpflow/nequip" or
     "lmpflow/allegro" from its metadata) or `pair_lines` (classical LAMMPS pair_style/pair_coeff
     commands written for types numbered in `species` order). `species` is the LAMMPS type order:
-    type i+1 is species[i]. `label` names the potential in tables (unique within a sweep).
+    type i+1 is species[i]. `label` names the potential in tables (unique within a sweep). `core`: for a
+    model, the (inner, outer) radii in Å of a ZBL repulsion added under it (pair_style hybrid/overlay ... zbl),
+    or None; `from_model` gives the shipped models one by default (registry.SHIPPED_ZBL_CORE_A).
     """
 
     species: tuple[str, ...]
@@ -43,6 +45,7 @@ class Potential:
     functional: str = ""
     r_max_A: float | None = None
     device: str | None = None
+    core: tuple[float, float] | None = None
 
     def __post_init__(self):
         if (self.model is None) == (not self.pair_lines):
@@ -55,12 +58,22 @@ class Potential:
         unknown = [s for s in self.species if s not in atomic_numbers]
         if unknown:
             raise ValueError(f"species {unknown} are not chemical elements (species: {list(self.species)})")
+        if self.core is not None:
+            if self.model is None:
+                raise ValueError("a ZBL core goes under an ML model; add a classical potential's own repulsion "
+                                 "to its pair lines")
+            inner, outer = (float(r) for r in self.core)
+            if not 0 < inner < outer:
+                raise ValueError(f"core={self.core}: give ZBL radii 0 < inner < outer in Å, or core=None")
+            object.__setattr__(self, "core", (inner, outer))
 
     # -- constructors -------------------------------------------------------------------------------
     @classmethod
     def from_model(cls, path: str | os.PathLike, label: str | None = None, functional: str = "",
-                   device: str | None = None) -> "Potential":
-        """An ML model: pair style, species (type order) and cutoff from its metadata (`lmpflow.model_info`)."""
+                   device: str | None = None, core: tuple[float, float] | None | str = "default") -> "Potential":
+        """An ML model: pair style, species (type order) and cutoff from its metadata (`lmpflow.model_info`).
+        core: ZBL (inner, outer) radii in Å, None for none, "default" for `registry.default_core` (the shipped
+        models get one)."""
         path = Path(path).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"model file {path} does not exist; compile one with `nequip-compile` "
@@ -68,10 +81,16 @@ class Potential:
         info = model_info(path)
         species = tuple(info["type_names"])
         target = str(info.get("target", info["pair_style"].split("/")[-1]))
+        if isinstance(core, str):
+            if core != "default":
+                raise ValueError(f"core={core!r}: give (inner, outer) radii in Å, None or 'default'")
+            from lmpflow.potentials.registry import default_core
+
+            core = default_core(path)
         return cls(species=species, label=label or _stem(path), model=str(path),
                    pair_style=str(info["pair_style"]), arch=target,
                    functional=functional or str(info.get("functional", "")),
-                   r_max_A=float(info["r_max"]), device=device)
+                   r_max_A=float(info["r_max"]), device=device, core=core)
 
     @classmethod
     def classical(cls, pair_lines: str | Sequence[str], species: Sequence[str] = SPECIES,
@@ -105,6 +124,11 @@ class Potential:
             v.update(model=self.model, arch=for_pair_style(self.pair_style).arch)
             if self.device:
                 v["device"] = self.device
+            if self.core is None:
+                v["core"] = "none"
+            else:
+                v.update(core="zbl", core_inner=f"{self.core[0]:g}", core_outer=f"{self.core[1]:g}")
+                v.update({f"Z_{s}": str(atomic_numbers[s]) for s in self.species})
         else:
             v["potential"] = POTENTIAL_NAME
         return v
@@ -114,7 +138,14 @@ class Potential:
         if self.model is None:
             return list(self.pair_lines)
         dev = f" device {self.device}" if self.device else ""
-        return [f"pair_style {self.pair_style}{dev}", f"pair_coeff * * {self.model} {' '.join(self.species)}"]
+        if self.core is None:
+            return [f"pair_style {self.pair_style}{dev}", f"pair_coeff * * {self.model} {' '.join(self.species)}"]
+        inner, outer = self.core
+        return [f"pair_style hybrid/overlay {self.pair_style}{dev} zbl {inner:g} {outer:g}",
+                f"pair_coeff * * {self.pair_style} {self.model} {' '.join(self.species)}",
+                # ZBL of each type with itself; mixed pairs follow from these
+                *(f"pair_coeff {t} {t} zbl {atomic_numbers[s]} {atomic_numbers[s]}"
+                  for t, s in enumerate(self.species, start=1))]
 
     def to_json(self) -> dict:
         """JSON-ready dict (tuples as lists); `from_json` inverts it."""
@@ -125,6 +156,7 @@ class Potential:
         d = dict(d)
         d["species"] = tuple(d["species"])
         d["pair_lines"] = tuple(d.get("pair_lines", ()))
+        d["core"] = tuple(d["core"]) if d.get("core") else None
         return cls(**d)
 
 

@@ -23,6 +23,12 @@ from lmpflow.potentials.backends import (
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 TEST_MODEL_DIR = DATA_DIR / "test"
 DEFAULT_MODEL_LABEL = "nequip-chgnet-pbe"
+#: ZBL core (inner, outer radius in Å) under the shipped models in lmpflow's MD: they were trained without
+#: short-range repulsion, so atoms pushed together fall into an unphysical well (two Li 0.05 Å apart sit eV
+#: below the crystal). Zero beyond 1.5 Å, far inside Li6PS5Cl's shortest bond (P-S 2.05 Å; the shipped
+#: models' 4 ps check runs at 900 K never brought two atoms closer than 1.83 Å), so it changes nothing at
+#: physical distances.
+SHIPPED_ZBL_CORE_A = (1.0, 1.5)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,29 @@ def compiled_model(name_or_path: str | Path, target: str | None = None, device: 
     spec = find_model(name_or_path)
     b = backend(spec.arch)
     return b.files().compile_model(spec.path, target=target or b.compile_target, device=device)
+
+
+def shipped_source(model: str | Path) -> ModelSpec | None:
+    """The shipped model that `model` is (its source, or a file `compile_model` made from it), else None."""
+    path = Path(model).resolve()
+    for spec in shipped_models() + shipped_models(test=True):
+        if path == spec.path:
+            return spec
+        # compile_model names its outputs <base>-<key>: recompute the key only for a matching base name
+        if path.name.startswith(_base_name(spec.path) + "-") and path.name.endswith(COMPILED_SUFFIXES):
+            b = backend(spec.arch)
+            device = model_info(path)["raw"].get("AOTI_DEVICE_KEY", "cpu") or "cpu"
+            for target in b.targets:
+                key = b.files().compile_key(spec.path, target, device)
+                if path.name == f"{_base_name(spec.path)}-{key}{b.compiled_suffixes[0]}":
+                    return spec
+    return None
+
+
+def default_core(model: str | Path) -> tuple[float, float] | None:
+    """The ZBL core (inner, outer radius in Å) lmpflow's MD puts under `model` by default: the shipped models'
+    (SHIPPED_ZBL_CORE_A), none for any other model (which may have its own repulsion, or other chemistry)."""
+    return SHIPPED_ZBL_CORE_A if shipped_source(model) is not None else None
 
 
 def default_model() -> Path:

@@ -66,9 +66,12 @@ def _run_dir_name(out_dir: Path, label: str, T_K: float, seed: int) -> Path:
     return out_dir / "runs" / safe_label(label) / f"T{T_K:g}K" / f"seed{seed}"
 
 
-def _grid_points(models: Sequence, temperatures: Sequence[float]) -> tuple[list[Potential], list[float]]:
-    """The potentials (labels unique) and temperatures (K) of a sweep, checked."""
+def _grid_points(models: Sequence, temperatures: Sequence[float],
+                 core="default") -> tuple[list[Potential], list[float]]:
+    """The potentials (labels unique) and temperatures (K) of a sweep, checked. core: see run_sweep."""
     pots = [as_potential(m) for m in models]
+    if core != "default":
+        pots = [dataclasses.replace(p, core=core) if p.model is not None else p for p in pots]
     labels = [p.label for p in pots]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -82,9 +85,9 @@ def _grid_points(models: Sequence, temperatures: Sequence[float]) -> tuple[list[
 
 
 def sweep_grid(models: Sequence, temperatures: Sequence[float], seeds: int | Sequence[int],
-               out_dir: str | os.PathLike) -> list[_Task]:
-    """The tasks (run dir, potential, T, seed) of a sweep, in a stable order."""
-    pots, temps = _grid_points(models, temperatures)
+               out_dir: str | os.PathLike, core="default") -> list[_Task]:
+    """The tasks (run dir, potential, T, seed) of a sweep, in a stable order. core: see run_sweep."""
+    pots, temps = _grid_points(models, temperatures, core)
     seed_list = list(range(1, int(seeds) + 1)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 1:
         raise ValueError(f"seeds must be a positive count or distinct positive integers, got {seeds!r}")
@@ -167,7 +170,7 @@ def run_sweep(models: Sequence, temperatures: Sequence[float], seeds: int | Sequ
               workers: int | None = None, threads_per_run: int = 1, mode: str = "python", np: int = 1,
               plots: bool = True, progress: bool = True, raise_on_failure: bool = True,
               target_rel_err: float | None = None, min_seeds: int = 8, max_seeds: int = 300,
-              batch: int = 4) -> dict:
+              batch: int = 4, core="default") -> dict:
     """Run (or finish) the grid models × temperatures × seeds and analyse it into tables and plots.
 
     models: Potentials, model/potential file paths or ModelSpecs (labels unique). temperatures in K.
@@ -176,7 +179,9 @@ def run_sweep(models: Sequence, temperatures: Sequence[float], seeds: int | Sequ
     executor: a concurrent.futures.Executor or dask.distributed.Client; default a local process pool
     with `workers` (default cores // threads_per_run) processes. mode/np: how each run is executed
     (see run_md). progress: one live display of the whole sweep on stderr (runs done / running / left,
-    MD steps/s, ETA; per point errors when adaptive).
+    MD steps/s, ETA; per point errors when adaptive). core: the ZBL core under the ML models: "default" (each
+    model's own: the shipped models get `registry.SHIPPED_ZBL_CORE_A`, others none), None (none for any), or
+    (inner, outer) radii in Å for all.
 
     Adaptive instead of `seeds`: target_rel_err (e.g. 0.01) adds seeds to every (model, T) point until the
     relative standard error of its combined-MSD D reaches it or the point has max_seeds; min_seeds is the
@@ -202,9 +207,10 @@ def run_sweep(models: Sequence, temperatures: Sequence[float], seeds: int | Sequ
     wanted = {**run_kwargs, "n_atoms": len(atoms)}
     display = SweepProgress() if progress else None
     if settings is None:
-        source = _GridSource(sweep_grid(models, temperatures, seeds, out_dir), wanted, steps + eq_steps, display)
+        source = _GridSource(sweep_grid(models, temperatures, seeds, out_dir, core), wanted, steps + eq_steps,
+                             display)
     else:
-        pots, temps = _grid_points(models, temperatures)
+        pots, temps = _grid_points(models, temperatures, core)
         source = _AdaptiveSource(pots, temps, out_dir, settings, wanted, steps + eq_steps, display)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_sweep_json(out_dir, source, wanted, atoms, settings)
