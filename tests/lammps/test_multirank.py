@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.io import write
+from cells import rattled_cell
 
 from lmpflow._host import executable
 from lmpflow.lammps.runtime import plugin_env, plugin_path
 from lmpflow.potentials import nequip as nequip_files
 from lmpflow.potentials import registry
-from lmpflow.system.structures import SPECIES, li6ps5cl
+from lmpflow.system.structures import SPECIES
 
 EV_A3_TO_BAR = 1.6021765e6  # LAMMPS metal units nktv2p (its own value of eV/Å³ in bar)
 pytestmark = [pytest.mark.slow,
@@ -39,15 +40,7 @@ def nequip64():
 
 
 def _structure(cells=(2, 1, 1), triclinic=False, seed=11) -> Atoms:
-    atoms = li6ps5cl(cells)
-    if triclinic:  # LAMMPS-form cell: a along x, b in the xy plane
-        cell = atoms.cell.array.copy()
-        cell[1, 0] += 0.9
-        cell[2, 0] -= 0.6
-        cell[2, 1] += 0.7
-        atoms.set_cell(cell, scale_atoms=True)
-    atoms.rattle(0.05, seed=seed)
-    return atoms
+    return rattled_cell(cells, triclinic=triclinic, rattle_A=0.05, seed=seed)
 
 
 def run_lammps(tmp: Path, atoms: Atoms, pt2: Path, ranks: int, *, style_args: str = "", pre: str = "",

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
+from cells import rattled_cell
 
 from lmpflow._host import executable
 from lmpflow.lammps.runtime import lammps_class, plugin_env, plugin_path
@@ -57,15 +58,7 @@ def nequip64():
 
 
 def _cell_structure(triclinic: bool = False, pbc=(True, True, True), seed: int = 1) -> Atoms:
-    atoms = li6ps5cl()
-    if triclinic:
-        # LAMMPS-form cell (a along x, b in the xy plane): no rotation between ASE and LAMMPS
-        cell = atoms.cell.array.copy()
-        cell[1, 0] += 0.9
-        cell[2, 0] -= 0.6
-        cell[2, 1] += 0.7
-        atoms.set_cell(cell, scale_atoms=True)
-    atoms.rattle(0.08, seed=seed)
+    atoms = rattled_cell(triclinic=triclinic, rattle_A=0.08, seed=seed)
     atoms.pbc = pbc
     if not all(pbc):
         atoms.center(vacuum=8.0, axis=[k for k in range(3) if not pbc[k]])

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pandas as pd
 import pytest
 from conftest import morse_standin_lines
 from random_walks import D_CM2_S, random_walk_msds
+from sweep_runs import kill_after_results, result_stats
 
 import lmpflow
 from lmpflow.potentials.potential import Potential
@@ -189,10 +188,6 @@ def _pots():
     return [Potential.classical(morse_standin_lines(0.20), SPECIES, label="fast-li")]
 
 
-def _result_stats(out: Path) -> dict:
-    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("runs/**/result.json")}
-
-
 @pytest.fixture(scope="module")
 def adaptive_sweep(tmp_path_factory, cell52):
     from lmpflow.workflows.sweep import run_sweep
@@ -238,14 +233,14 @@ def test_adaptive_sweep_rerun_redoes_nothing_and_a_new_target_adds_seeds(adaptiv
 
     out = tmp_path / "copy"
     shutil.copytree(adaptive_sweep[0], out)
-    before, looks_before = _result_stats(out), len(pd.read_csv(out / "adaptive_looks.csv"))
+    before, looks_before = result_stats(out), len(pd.read_csv(out / "adaptive_looks.csv"))
     run_sweep(_pots(), [700, 1000], out_dir=out, structure=cell52, workers=2, progress=False, plots=False,
               **SHORT, **ADAPT)
-    assert _result_stats(out) == before and len(pd.read_csv(out / "adaptive_looks.csv")) == looks_before
+    assert result_stats(out) == before and len(pd.read_csv(out / "adaptive_looks.csv")) == looks_before
     # a tighter target: every point is decided again, nothing finished is redone, seeds are added up to max
     run_sweep(_pots(), [700, 1000], out_dir=out, structure=cell52, workers=2, progress=False, plots=False,
               **SHORT, **{**ADAPT, "target_rel_err": 0.001, "max_seeds": 8})
-    after = _result_stats(out)
+    after = result_stats(out)
     assert all(after[k] == v for k, v in before.items())
     assert len(after) == 16 and set(pd.read_csv(out / "adaptive.csv")["status"]) == {MAX_SEEDS}
 
@@ -272,21 +267,12 @@ def test_killed_adaptive_sweep_resumes_to_the_same_result(adaptive_sweep, tmp_pa
     cmd = [sys.executable, "-m", "lmpflow", "sweep", str(out), "--potential", f"{pot}=fast-li", "--T", "700", "1000", "--target-err", "15%", "--min-seeds", "3", "--max-seeds", "7",
            "--batch", "2", "--steps", "1000", "--eq-steps", "200", "--dump-every", "20", "--workers", "2",
            "--no-plots"]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        t0 = time.monotonic()
-        while len(list(out.glob("runs/**/result.json"))) < 4:  # killed in the middle of the pilots
-            assert proc.poll() is None, f"sweep exited early: {proc.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() - t0 < 120, "runs did not finish within 120 s"
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finished = _result_stats(out)
+    kill_after_results(cmd, env, out, 4)  # killed in the middle of the pilots
+    finished = result_stats(out)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{len(finished)} runs already finished" in r.stderr
-    after = _result_stats(out)
+    after = result_stats(out)
     assert all(after[k] == v for k, v in finished.items())  # nothing finished was redone
     a = pd.read_csv(adaptive_sweep[0] / "adaptive.csv")
     b = pd.read_csv(out / "adaptive.csv")

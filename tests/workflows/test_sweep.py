@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import morse_standin_lines
+from sweep_runs import kill_after_results, result_stats
 
 import lmpflow
 from lmpflow.potentials.potential import Potential
@@ -32,11 +31,6 @@ def _potentials():
     """Two stand-ins differing only in the Li-anion well depth: deeper wells bind Li more (slower Li)."""
     return [Potential.classical(morse_standin_lines(0.20), SPECIES, label="fast-li"),
             Potential.classical(morse_standin_lines(0.45), SPECIES, label="slow-li")]
-
-
-def _result_stats(out: Path) -> dict:
-    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in out.glob("runs/**/result.json")}
 
 
 def test_sweep_process_pool_tables_and_physics(tmp_path, cell52):
@@ -72,9 +66,9 @@ def test_sweep_process_pool_tables_and_physics(tmp_path, cell52):
     assert res["failed"] == []
 
     # A second call finds everything finished and reruns nothing.
-    before = _result_stats(out)
+    before = result_stats(out)
     run_sweep(_potentials(), [600, 900], 2, out, cell52, progress=False, plots=False, **SHORT)
-    assert _result_stats(out) == before
+    assert result_stats(out) == before
 
     # Finished runs made with other settings are not silently mixed in.
     with pytest.raises(ValueError, match="finished with other settings"):
@@ -127,18 +121,8 @@ def test_killed_sweep_restarts_without_losing_or_redoing_runs(tmp_path):
            "--potential", f"{tmp_path / 'slow.lmp'}=slow", "--T", "600", "900", "--seeds", "2",
            "--steps", "4000", "--eq-steps", "200", "--dump-every", "40", "--workers", "2"]
     env = dict(os.environ, PYTHONPATH=str(Path(lmpflow.__file__).parents[1]))
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        t0 = time.monotonic()
-        while not list(out.glob("runs/**/result.json")):
-            assert proc.poll() is None, f"sweep exited early: {proc.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() - t0 < 120, "no run finished within 120 s"
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finished = _result_stats(out)
+    kill_after_results(cmd, env, out, 1)
+    finished = result_stats(out)
     assert 1 <= len(finished) < 8, "the kill must leave unfinished runs for this test to mean anything"
     # Plant a half-written run (as an interrupted worker leaves it): it must be wiped, not counted.
     half = out / "runs" / "slow" / "T900K" / "seed2"
@@ -151,7 +135,7 @@ def test_killed_sweep_restarts_without_losing_or_redoing_runs(tmp_path):
 
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    after = _result_stats(out)
+    after = result_stats(out)
     assert len(after) == 8
     for k, stat in finished.items():  # finished runs were neither redone nor rewritten
         assert after[k] == stat, f"{k} was rerun"

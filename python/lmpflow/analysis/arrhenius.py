@@ -208,7 +208,7 @@ def _fit(T, y, var, nu, quantity, scale) -> tuple[ArrheniusFit, float]:
     return fit, chi2
 
 
-def _point_dof(dof, n: int) -> np.ndarray | None:
+def point_dof(dof, n: int) -> np.ndarray | None:
     if dof is None:
         return None
     nu = np.broadcast_to(np.asarray(dof, dtype=np.float64), (n,)).copy()
@@ -278,7 +278,7 @@ def fit_arrhenius(
     if np.any(e / v > 0.5):
         warnings.warn("some relative errors exceed 50 %: ln-space errors (σ/Y) are then "
                       "only approximate", stacklevel=2)
-    nu = _point_dof(dof, T.size)
+    nu = point_dof(dof, T.size)
     order = np.argsort(T)
     T, v, e = T[order], v[order], e[order]
     nu = None if nu is None else nu[order]

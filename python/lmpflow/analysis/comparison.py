@@ -19,16 +19,16 @@ import math
 from lmpflow import _stats
 
 ALPHA = 0.05
-SWEEP_CI_LEVEL = 0.95  # level of the D300/sigma300 intervals in arrhenius.csv (workflows.tables.CI_LEVEL)
+SWEEP_CI_LEVEL = 0.95  # level of every interval in the sweep tables (summary.csv, arrhenius.csv)
 
 
-def _fit_dof(row, column: str) -> float:
+def fit_dof(row, column: str) -> float:
     """Degrees of freedom of an Arrhenius-fit quantity: the table's own column, else n_T − 2 (older tables)."""
     value = row.get(column, float("nan"))
     return float(value) if math.isfinite(float(value)) else float(row["n_temperatures"]) - 2
 
 
-def _point_dof(row) -> float:
+def point_dof(row) -> float:
     """Degrees of freedom of a summary row's D error: its D_dof column, else n_runs − 1 (older tables)."""
     value = float(row.get("D_dof", float("nan")))
     return value if math.isfinite(value) else float(row["n_runs"]) - 1
@@ -50,7 +50,7 @@ def pairwise_differences(tables: dict, alpha: float = ALPHA):
     labels = list(arr["label"])
     for a, b in itertools.combinations(labels, 2):
         ra, rb = arr.set_index("label").loc[a], arr.set_index("label").loc[b]
-        nu_a, nu_b = _fit_dof(ra, "Ea_dof"), _fit_dof(rb, "Ea_dof")
+        nu_a, nu_b = fit_dof(ra, "Ea_dof"), fit_dof(rb, "Ea_dof")
         diff = float(ra["Ea_eV"] - rb["Ea_eV"])
         err, st, dof, p, name = _stats.difference_test(diff, float(ra["Ea_err_eV"]), float(rb["Ea_err_eV"]),
                                                        nu_a, nu_b)
@@ -58,7 +58,7 @@ def pairwise_differences(tables: dict, alpha: float = ALPHA):
                          value_b=float(rb["Ea_eV"]), diff=diff, diff_err=err, statistic=st, dof=dof, p_value=p,
                          test=name))
 
-        nu_a, nu_b = _fit_dof(ra, "sigma300_dof"), _fit_dof(rb, "sigma300_dof")
+        nu_a, nu_b = fit_dof(ra, "sigma300_dof"), fit_dof(rb, "sigma300_dof")
         (la, sa), (lb, sb) = log10_sigma300(ra, nu_a), log10_sigma300(rb, nu_b)
         err, st, dof, p, name = _stats.difference_test(la - lb, sa, sb, nu_a, nu_b)
         rows.append(dict(quantity="log10_sigma300", T_K=300.0, label_a=a, label_b=b, value_a=la, value_b=lb,
@@ -68,7 +68,7 @@ def pairwise_differences(tables: dict, alpha: float = ALPHA):
             xa, xb = sa_t.loc[T], sb_t.loc[T]
             diff = float(xa["D_mean_cm2_s"] - xb["D_mean_cm2_s"])
             err, st, dof, p, name = _stats.difference_test(diff, float(xa["D_sem_cm2_s"]), float(xb["D_sem_cm2_s"]),
-                                                           _point_dof(xa), _point_dof(xb))
+                                                           point_dof(xa), point_dof(xb))
             rows.append(dict(quantity="D_cm2_s", T_K=float(T), label_a=a, label_b=b,
                              value_a=float(xa["D_mean_cm2_s"]), value_b=float(xb["D_mean_cm2_s"]), diff=diff,
                              diff_err=err, statistic=st, dof=dof, p_value=p, test=name))

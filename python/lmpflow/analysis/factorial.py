@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from lmpflow.analysis.comparison import _fit_dof, _point_dof, log10_sigma300
+from lmpflow.analysis.comparison import fit_dof, log10_sigma300, point_dof
 
 ALPHA = 0.05
 LEVEL = 0.95
@@ -209,10 +209,10 @@ def _sweep_quantities(tables: dict) -> list[tuple[str, float, dict]]:
     arr, summ = tables["arrhenius"], tables["summary"]
     ea, ls = {}, {}
     for _, r in arr.iterrows():
-        nu = _fit_dof(r, "Ea_dof")
+        nu = fit_dof(r, "Ea_dof")
         ea[r["label"]] = (float(r["Ea_eV"]), float(r["Ea_err_eV"]), nu if nu >= 1 else math.inf)
         if min(float(r[c]) for c in ("sigma300_lo_mS_cm", "sigma300_hi_mS_cm", "sigma300_mS_cm")) > 0:
-            nu = _fit_dof(r, "sigma300_dof")
+            nu = fit_dof(r, "sigma300_dof")
             log10_value, log10_se = log10_sigma300(r, nu)
             ls[r["label"]] = (log10_value * math.log(10), log10_se * math.log(10), nu if nu >= 1 else math.inf)
     out = [("Ea_eV", math.nan, ea)]
@@ -222,7 +222,7 @@ def _sweep_quantities(tables: dict) -> list[tuple[str, float, dict]]:
         d = {}
         for _, r in summ[summ["T_K"] == T].iterrows():
             if r["label"] in labels and r["D_mean_cm2_s"] > 0:
-                nu = _point_dof(r)
+                nu = point_dof(r)
                 d[r["label"]] = (math.log(r["D_mean_cm2_s"]), r["D_sem_cm2_s"] / r["D_mean_cm2_s"],
                                  nu if nu >= 1 else math.inf)
         out.append(("ln_D", float(T), d))

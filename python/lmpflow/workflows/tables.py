@@ -36,12 +36,12 @@ from lmpflow.analysis import (
     haven_ratio,
     msd,
 )
+from lmpflow.analysis.comparison import SWEEP_CI_LEVEL
 from lmpflow.lammps.rundir import DUMP_NAME
 from lmpflow.output import plots
 from lmpflow.workflows.single_run import MSD_NPZ_NAME, RESULT_NAME, load_msd
 
 RUNS_CSV, SUMMARY_CSV, ARRHENIUS_CSV = "runs.csv", "summary.csv", "arrhenius.csv"
-CI_LEVEL = 0.95
 
 
 def safe_label(label: str) -> str:
@@ -78,10 +78,10 @@ def load_runs(out_dir: str | os.PathLike):
 def _mean_sem_ci(values: np.ndarray, errors: np.ndarray, dof: float = math.inf) -> tuple[float, float, float, float]:
     """Mean over independent runs with its standard error and Student-t CI; one run: its own error with `dof`."""
     if values.size >= 2:
-        c = combine_trajectories(values, ci=CI_LEVEL)
+        c = combine_trajectories(values, ci=SWEEP_CI_LEVEL)
         return c.mean, c.sem, c.ci_low, c.ci_high
     v, e = float(values[0]), float(errors[0])
-    return (v, e, *_stats.t_interval(v, e, dof, CI_LEVEL))
+    return (v, e, *_stats.t_interval(v, e, dof, SWEEP_CI_LEVEL))
 
 
 def _dof(g) -> float:
@@ -118,7 +118,7 @@ def _combined_fit(msds: list, T_K: float) -> dict:
         fit_warnings = sorted({str(w.message) for w in caught})
         # An unsettled Haven ratio is reported through haven_err; its warning would repeat for every T.
         hv = haven_ratio(comb, d.fit_window_ps)
-    lo, hi = d.ci(CI_LEVEL)
+    lo, hi = d.ci(SWEEP_CI_LEVEL)
     return {"comb": comb, "diffusion": d, "D": (d.D_cm2_s, d.sigma_D_cm2_s, lo, hi), "dof": float(d.dof),
             "sigma_NE": (sig.nernst_einstein_mS_cm, sig.nernst_einstein_err_mS_cm),
             "sigma_charge": (sig.sigma_mS_cm, sig.err_mS_cm), "haven": (hv.H_R, hv.err),
@@ -212,7 +212,7 @@ def arrhenius_table(summary):
                                                    "D300_lo_cm2_s", "D300_hi_cm2_s", "sigma300_mS_cm",
                                                    "sigma300_lo_mS_cm", "sigma300_hi_mS_cm")})
         else:
-            pd300, ps300 = fd.predict(300.0, CI_LEVEL), fs.predict(300.0, CI_LEVEL)
+            pd300, ps300 = fd.predict(300.0, SWEEP_CI_LEVEL), fs.predict(300.0, SWEEP_CI_LEVEL)
             row.update({"Ea_eV": fd.Ea_eV, "Ea_err_eV": fd.Ea_err_eV, "Ea_dof": fd.Ea_dof,
                         "prefactor_cm2_s": fd.prefactor, "sigma300_dof": float(ps300.dof[0]),
                         "D300_cm2_s": float(pd300.value[0]), "D300_lo_cm2_s": float(pd300.low[0]),
