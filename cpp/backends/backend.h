@@ -39,12 +39,14 @@ class Backend {
   double r_max() const { return r_max_; }
   // The graph layouts the file can be evaluated in, fixed when it was compiled (nequip: pair_allegro
   // files {ghost}, pair_nequip {periodic}, lmpflow_nequip {periodic, deep_ghost}; TorchScript files
-  // {periodic, ghost}).
+  // {periodic, ghost}; MACE {deep_ghost}).
   const std::vector<Layout> &layouts() const { return layouts_; }
   // Message-passing layers: an owned atom's energy depends on atoms up to this many edges away (the
   // deep_ghost layout's depth). 0 when the file does not say.
   int message_passing_layers() const { return message_passing_layers_; }
-  // What the file holds, for the log: "NequIP", "Allegro", "TorchScript", ...
+  // The framework that made the file ("nequip", "mace"): each pair style runs one framework's files.
+  const std::string &framework() const { return framework_; }
+  // What the file holds, for the log: "NequIP", "Allegro", "TorchScript", "MACE", ...
   const std::string &kind() const { return kind_; }
   const std::string &dtype() const { return dtype_; }
   const std::string &device() const { return device_; }
@@ -58,7 +60,7 @@ class Backend {
   double r_max_ = 0.0;
   std::vector<Layout> layouts_;
   int message_passing_layers_ = 0;
-  std::string kind_, dtype_, device_;
+  std::string framework_, kind_, dtype_, device_;
   std::map<std::string, std::string> metadata_;
   std::vector<std::string> warnings_;
 };

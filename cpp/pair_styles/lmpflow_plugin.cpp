@@ -30,33 +30,38 @@ namespace {
 
 template <int Row> Pair *create(LAMMPS *lmp);
 
-// One row per style: its name, the graph layouts it builds (the model file says which it runs in; on
-// one rank the first it can is used: periodic, the faster one, for NequIP) and what it runs.
+// One row per style: its name, the framework whose files it runs (Backend::framework), the graph layouts
+// it builds (the model file says which it runs in; on one rank the first it can is used: periodic, the
+// faster one, for NequIP) and what it runs.
 const struct {
   const char *name;
+  const char *framework;
   std::vector<lmpflow::Layout> layouts;
   Pair *(*create)(LAMMPS *);
   const char *info;
 } kStyles[] = {
-    {"lmpflow/nequip", {lmpflow::Layout::periodic, lmpflow::Layout::deep_ghost}, &create<0>,
+    {"lmpflow/nequip", "nequip", {lmpflow::Layout::periodic, lmpflow::Layout::deep_ghost}, &create<0>,
      "lmpflow pair style for message-passing NequIP models (lmpflow compile: any number of MPI ranks; "
      "nequip-compile --target pair_nequip: one rank)"},
-    {"lmpflow/allegro", {lmpflow::Layout::ghost}, &create<1>,
+    {"lmpflow/allegro", "nequip", {lmpflow::Layout::ghost}, &create<1>,
      "lmpflow pair style for strictly local Allegro models (nequip-compile --target pair_allegro)"},
+    {"lmpflow/mace", "mace", {lmpflow::Layout::deep_ghost}, &create<2>,
+     "lmpflow pair style for MACE models exported for LAMMPS (mace-torch create_lammps_model), any number "
+     "of MPI ranks"},
 };
 
 template <int Row> Pair *create(LAMMPS *lmp)
 {
-  return new PairLMPFlow(lmp, kStyles[Row].layouts);
+  return new PairLMPFlow(lmp, kStyles[Row].framework, kStyles[Row].layouts);
 }
 
 }    // namespace
 
-const char *LAMMPS_NS::lmpflow_style(lmpflow::Layout layout)
+const char *LAMMPS_NS::lmpflow_style(const std::string &framework, lmpflow::Layout layout)
 {
   for (const auto &style : kStyles)
     for (lmpflow::Layout l : style.layouts)
-      if (l == layout) return style.name;
+      if (style.framework == framework && l == layout) return style.name;
   return "lmpflow/*";
 }
 

@@ -45,8 +45,8 @@ Layout any_rank(const std::vector<Layout> &layouts)
 
 }    // namespace
 
-PairLMPFlow::PairLMPFlow(LAMMPS *lmp, const std::vector<Layout> &layouts) :
-    Pair(lmp), style_layouts(layouts), layout(layouts.front())
+PairLMPFlow::PairLMPFlow(LAMMPS *lmp, const std::string &framework, const std::vector<Layout> &layouts) :
+    Pair(lmp), framework(framework), style_layouts(layouts), layout(layouts.front())
 {
   single_enable = 0;
   restartinfo = 0;
@@ -97,7 +97,7 @@ void PairLMPFlow::settings(int narg, char **arg)
     error->all(FLERR, "'edges gpu' needs lmpflow built with CUDA kernels: reinstall with LMPFLOW_CUDA=ON");
 #endif
   if (gpu_edges && !contains(style_layouts, Layout::ghost))
-    error->all(FLERR, "'edges gpu' is for pair_style {} (owned + ghost atom graphs)", lmpflow_style(Layout::ghost));
+    error->all(FLERR, "'edges gpu' is for pair_style {} (owned + ghost atom graphs)", lmpflow_style("nequip", Layout::ghost));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -118,6 +118,10 @@ void PairLMPFlow::coeff(int narg, char **arg)
   } catch (const lmpflow::ModelError &e) {
     error->all(FLERR, "{}: {}", force->pair_style, e.what());
   }
+  if (backend->framework() != framework)
+    error->all(FLERR, "Model {} is a {} model ({} file): use pair_style {}, not {}", model_path, backend->kind(),
+               backend->framework(), lmpflow_style(backend->framework(), backend->layouts().front()),
+               force->pair_style);
   model_layouts.clear();
   for (Layout l : style_layouts)
     if (contains(backend->layouts(), l)) model_layouts.push_back(l);
@@ -125,7 +129,7 @@ void PairLMPFlow::coeff(int narg, char **arg)
     if (backend->layouts().empty()) error->all(FLERR, "Model {} names no graph layout it runs in", model_path);
     const Layout theirs = backend->layouts().front();
     error->all(FLERR, "Model {} was compiled with {}: use pair_style {} or recompile it with {}", model_path,
-               backend->compile_command(theirs), lmpflow_style(theirs),
+               backend->compile_command(theirs), lmpflow_style(framework, theirs),
                backend->compile_command(any_rank(style_layouts)));
   }
 

@@ -4,6 +4,7 @@
 
    pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N] [layout periodic|deep_ghost]
    pair_style lmpflow/allegro [device cpu|cuda|cuda:N] [threads N] [edges cpu|gpu]
+   pair_style lmpflow/mace    [device cpu|cuda|cuda:N] [threads N]
    pair_coeff * * model.nequip.pt2 Li P S Cl      (one model species, or NULL, per LAMMPS type)
 ------------------------------------------------------------------------- */
 #ifndef LMP_PAIR_LMPFLOW_H
@@ -27,7 +28,7 @@ namespace LAMMPS_NS {
 
 class PairLMPFlow : public Pair {
  public:
-  PairLMPFlow(class LAMMPS *, const std::vector<lmpflow::Layout> &layouts);
+  PairLMPFlow(class LAMMPS *, const std::string &framework, const std::vector<lmpflow::Layout> &layouts);
   ~PairLMPFlow() override;
 
   void compute(int, int) override;
@@ -38,6 +39,7 @@ class PairLMPFlow : public Pair {
   void *extract(const char *, int &) override;
 
  protected:
+  const std::string framework;    // whose model files this style runs (Backend::framework)
   // The graphs this style builds (its row of the style table), preferred first on one rank; those of
   // them the model file runs in; the one this run builds (chosen in init_style, or by 'layout').
   const std::vector<lmpflow::Layout> style_layouts;
@@ -64,8 +66,8 @@ class PairLMPFlow : public Pair {
   void check_neighbor_options();
 };
 
-// The lmpflow style that builds `layout` (from the style table in lmpflow_plugin.cpp).
-const char *lmpflow_style(lmpflow::Layout layout);
+// The lmpflow style that runs `framework`'s files in `layout` (from the style table in lmpflow_plugin.cpp).
+const char *lmpflow_style(const std::string &framework, lmpflow::Layout layout);
 
 }    // namespace LAMMPS_NS
 

@@ -2,6 +2,7 @@
 #include "backends/nequip/nequip_backend.h"
 
 #include "backends/model_archive.h"
+#include "backends/torch_device.h"
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
@@ -14,13 +15,8 @@
 #endif
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
-
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 namespace lmpflow {
 namespace {
@@ -70,19 +66,6 @@ struct Staging {
     return view;
   }
 };
-
-// The model allocates and frees large temporaries every step. glibc serves big blocks with mmap and
-// returns them at once, so each step pays hundreds of page faults (measured: ~12 % of a 416-atom step).
-// Keeping freed memory in the heap makes later steps reuse it. A user's MALLOC_* settings win.
-void keep_freed_memory_for_reuse()
-{
-#ifdef __GLIBC__
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) return;
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 256 << 20);
-#endif
-}
 
 // AOTInductor sizes per-thread reduction buffers of its CPU kernels by the compiling process's thread
 // count and, when that equals the host's core count, leaves the OpenMP team size to the runtime: more
@@ -181,22 +164,14 @@ NequipBackend::NequipBackend(const std::string &path, const std::string &device,
     throw ModelError("model file '" + path + "' is a zip archive but not an AOTInductor package (no "
                      "data/aotinductor/ inside): compile the model with nequip-compile --mode aotinductor");
   keep_freed_memory_for_reuse();
+  framework_ = "nequip";
 
   read_metadata(path);
 
   // Default device: the one the model was compiled for (AOTInductor packages are device-specific).
   std::string compiled_for = metadata_.count("AOTI_DEVICE_KEY") ? metadata_["AOTI_DEVICE_KEY"] : "";
   device_ = device.empty() ? (compiled_for.empty() ? "cpu" : compiled_for) : device;
-  torch::Device dev(torch::kCPU);
-  try {
-    dev = torch::Device(device_);
-  } catch (const std::exception &) {
-    throw ModelError("unknown device '" + device_ + "': use cpu, cuda or cuda:N");
-  }
-  if (dev.is_cuda() && !torch::cuda::is_available())
-    throw ModelError("device '" + device_ +
-                     "' requested but this libtorch has no usable CUDA device: use 'device cpu' or "
-                     "build lmpflow against a CUDA-enabled torch on a GPU node");
+  const torch::Device dev = torch_device(device_);
   if (is_aoti && !compiled_for.empty() && torch::Device(compiled_for).type() != dev.type())
     throw ModelError("model '" + path + "' was compiled for " + compiled_for + " but device " +
                      device_ + " was requested: recompile with nequip-compile --device " +
@@ -239,9 +214,7 @@ NequipBackend::~NequipBackend()
   aoti.reset();
   script = torch::jit::Module();
   staging.slots.clear();
-#ifdef __GLIBC__
-  malloc_trim(0);    // freed memory is kept for reuse while a model runs (keep_freed_memory_for_reuse)
-#endif
+  release_kept_memory();    // freed memory is kept for reuse while a model runs
 }
 
 // Machine-specific parts of an AOTInductor CPU package: its vector ISA and its thread limit.

