@@ -39,7 +39,7 @@ class Backend {
   double r_max() const { return r_max_; }
   // The graph layouts the file can be evaluated in, fixed when it was compiled (nequip: pair_allegro
   // files {ghost}, pair_nequip {periodic}, lmpflow_nequip {periodic, deep_ghost}; TorchScript files
-  // {periodic, ghost}; MACE {deep_ghost}).
+  // {periodic, ghost}; MACE {periodic, deep_ghost}).
   const std::vector<Layout> &layouts() const { return layouts_; }
   // Message-passing layers: an owned atom's energy depends on atoms up to this many edges away (the
   // deep_ghost layout's depth). 0 when the file does not say.

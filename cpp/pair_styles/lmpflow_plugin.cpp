@@ -45,7 +45,7 @@ const struct {
      "nequip-compile --target pair_nequip: one rank)"},
     {"lmpflow/allegro", "nequip", {lmpflow::Layout::ghost}, &create<1>,
      "lmpflow pair style for strictly local Allegro models (nequip-compile --target pair_allegro)"},
-    {"lmpflow/mace", "mace", {lmpflow::Layout::deep_ghost}, &create<2>,
+    {"lmpflow/mace", "mace", {lmpflow::Layout::periodic, lmpflow::Layout::deep_ghost}, &create<2>,
      "lmpflow pair style for MACE models exported for LAMMPS (mace-torch create_lammps_model), any number "
      "of MPI ranks"},
 };

@@ -4,7 +4,7 @@
 
    pair_style lmpflow/nequip  [device cpu|cuda|cuda:N] [threads N] [layout periodic|deep_ghost]
    pair_style lmpflow/allegro [device cpu|cuda|cuda:N] [threads N] [edges cpu|gpu]
-   pair_style lmpflow/mace    [device cpu|cuda|cuda:N] [threads N]
+   pair_style lmpflow/mace    [device cpu|cuda|cuda:N] [threads N] [layout periodic|deep_ghost]
    pair_coeff * * model.nequip.pt2 Li P S Cl      (one model species, or NULL, per LAMMPS type)
 ------------------------------------------------------------------------- */
 #ifndef LMP_PAIR_LMPFLOW_H

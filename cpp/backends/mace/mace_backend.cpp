@@ -1,6 +1,8 @@
 // lmpflow: the MACE backend. mace-torch's LAMMPS export (the TorchScript LAMMPS_MACE wrapper) takes a
-// graph of owned and ghost atoms with explicit images and a 0/1 mask of the owned ones, and returns the
-// energy of the owned atoms with its forces on every node and its virial: the deep_ghost layout.
+// graph with periodic image shifts and a 0/1 mask of the owned nodes, and returns the energy of the owned
+// nodes with its forces on every node and its virial. So it runs in both message-passing layouts: periodic
+// (owned atoms with image shifts, one rank, the smaller graph) and deep_ghost (owned and ghost atoms with
+// explicit images and no shifts, any rank count).
 #include "backends/mace/mace_backend.h"
 
 #include "backends/model_archive.h"
@@ -91,7 +93,7 @@ MaceBackend::MaceBackend(const std::string &path, const std::string &device, int
     throw ModelError("MACE model '" + path + "' has no species, cutoff or interaction layers: re-export it with " +
                      kExport);
   cutoffs_.assign(type_names_.size() * type_names_.size(), r_max_);
-  layouts_ = {Layout::deep_ghost};
+  layouts_ = {Layout::periodic, Layout::deep_ghost};
   one_hot = torch::eye((int64_t) type_names_.size(), torch::TensorOptions().dtype(dtype).device(dev));
   metadata_["num_interactions"] = std::to_string(message_passing_layers_);
 }
@@ -105,7 +107,8 @@ MaceBackend::~MaceBackend()
 void MaceBackend::evaluate(const Graph &g, int64_t n_owned, Result &r)
 {
   const int64_t n = g.n_nodes, e = g.n_edges;
-  if ((int64_t) g.pos.size() != 3 * n || (int64_t) g.types.size() != n || (int64_t) g.edges.size() != 2 * e)
+  if ((int64_t) g.pos.size() != 3 * n || (int64_t) g.types.size() != n || (int64_t) g.edges.size() != 2 * e ||
+      !(g.cell_shifts.empty() || (int64_t) g.cell_shifts.size() == 3 * e))
     throw ModelError("internal error: inconsistent graph buffers");
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
@@ -114,13 +117,18 @@ void MaceBackend::evaluate(const Graph &g, int64_t n_owned, Result &r)
   // lmpflow's edges are (centre, neighbour); MACE's edge_index is (sender, receiver) and the receiver
   // gathers the message: the centre receives from its neighbour.
   const auto edges = torch::from_blob(const_cast<int64_t *>(g.edges.data()), {2, e}, i64);
+  const auto cell = torch::from_blob(const_cast<double *>(g.cell), {3, 3}, f64).to(real);
+  // lmpflow's neighbour image is at x_neighbour + s . cell; MACE's shift goes from the sender (neighbour)
+  // to the receiver (centre): -s. A deep_ghost graph holds every image explicitly: no shifts.
+  const auto unit_shifts = g.cell_shifts.empty()
+      ? torch::zeros({e, 3}, real)
+      : -torch::from_blob(const_cast<double *>(g.cell_shifts.data()), {e, 3}, f64).to(real);
   c10::Dict<std::string, torch::Tensor> data;
   data.insert("positions", torch::from_blob(const_cast<double *>(g.pos.data()), {n, 3}, f64).to(real));
   data.insert("edge_index", edges.flip({0}).to(index));
-  // the graph holds every image explicitly: no periodic shifts
-  data.insert("shifts", torch::zeros({e, 3}, real));
-  data.insert("unit_shifts", torch::zeros({e, 3}, real));
-  data.insert("cell", torch::from_blob(const_cast<double *>(g.cell), {3, 3}, f64).to(real));
+  data.insert("unit_shifts", unit_shifts);
+  data.insert("shifts", unit_shifts.matmul(cell));
+  data.insert("cell", cell);
   data.insert("node_attrs", one_hot.index_select(0, torch::from_blob(const_cast<int64_t *>(g.types.data()), {n}, i64).to(index)));
   data.insert("batch", torch::zeros({n}, index));
   data.insert("ptr", torch::tensor({(int64_t) 0, n}, index));
