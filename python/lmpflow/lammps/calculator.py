@@ -9,7 +9,6 @@ from ase.data import atomic_numbers
 from lmpflow.lammps.session import LammpsSession, atom_types
 from lmpflow.system.structures import SPECIES
 
-
 _PRESSURE = "lmpflow_virial_pressure"
 
 

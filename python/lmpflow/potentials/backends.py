@@ -37,6 +37,7 @@ class Backend:
     targets: dict = dataclasses.field(hash=False)  # compile target -> layouts its files run in (first: default)
     compiled_suffixes: tuple[str, ...] = ()
     source_suffixes: tuple[str, ...] = ()
+    trainer: str = "lmpflow.potentials.training.trainers"  # provides train_package(dataset, arch, out, ...)
 
     @property
     def compile_target(self) -> str:
@@ -52,6 +53,10 @@ class Backend:
         """The module that inspects and compiles this architecture's files (imported on first use)."""
         return importlib.import_module(self.module)
 
+    def training(self) -> ModuleType:
+        """The module that trains this architecture (imported on first use; never at MD time)."""
+        return importlib.import_module(self.trainer)
+
 
 _NEQUIP_FILES = dict(module="lmpflow.potentials.nequip", compiled_suffixes=(".nequip.pt2", ".nequip.pth"),
                      source_suffixes=(".nequip.zip", ".ckpt"))
@@ -61,6 +66,11 @@ BACKENDS: dict[str, Backend] = {b.arch: b for b in (
     Backend("nequip", "lmpflow/nequip", targets={"lmpflow_nequip": ("periodic", "deep_ghost"),
                                                  "pair_nequip": ("periodic",)}, **_NEQUIP_FILES),
     Backend("allegro", "lmpflow/allegro", targets={"pair_allegro": ("ghost",)}, **_NEQUIP_FILES),
+    # LAMMPS exports (TorchScript) are portable: shipped as they are, and made from .model files in the MACE
+    # environment (potentials/mace_env.py)
+    Backend("mace", "lmpflow/mace", module="lmpflow.potentials.mace", trainer="lmpflow.potentials.training.mace_trainer",
+            targets={"lammps_mace": ("periodic", "deep_ghost")}, compiled_suffixes=(".mace.pt", "-lammps.pt"),
+            source_suffixes=(".model",)),
 )}
 
 assert all(b.pair_style == f"lmpflow/{b.arch}" for b in BACKENDS.values())

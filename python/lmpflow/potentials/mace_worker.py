@@ -23,7 +23,6 @@ def _replace(tmp: Path, out: Path) -> None:
 def export(model_path: str, out: str, dtype: str) -> None:
     import torch
     from e3nn.util import jit
-
     from mace.calculators import LAMMPS_MACE
 
     model = torch.load(model_path, map_location="cpu", weights_only=False)
@@ -38,7 +37,6 @@ def export(model_path: str, out: str, dtype: str) -> None:
 def reference(model_path: str, frames_path: str, out: str, dtype: str) -> None:
     import numpy as np
     from ase.io import read
-
     from mace.calculators import MACECalculator
 
     calc = MACECalculator(model_paths=model_path, device="cpu", default_dtype=dtype)

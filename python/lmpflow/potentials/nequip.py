@@ -11,21 +11,17 @@ ranks come from lmpflow's own target ``lmpflow_nequip`` (`lmpflow.potentials.neq
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from lmpflow._host import executable, publish
+from lmpflow._host import cache_dir, executable, file_hash, file_lock, publish, run_tool, say
 from lmpflow.potentials.backends import (
     BACKENDS,
     COMPILE_TARGETS,
@@ -151,36 +147,6 @@ def nequip_tool(name: str) -> str:
     return found
 
 
-def run_tool(cmd: list[str], log: Path, what: str, cwd: Path | None = None, timeout: float | None = None,
-             env: dict[str, str] | None = None) -> None:
-    """Run `cmd` (with `env` added to the environment) with its output in `log`; on failure raise RuntimeError
-    quoting the log's last lines."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **(env or {})}
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    with open(log, "w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, env=env, timeout=timeout)
-    if proc.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise RuntimeError(f"{what} failed (exit {proc.returncode}); full log in {log}. Last lines:\n{tail}")
-
-
-def cache_dir() -> Path:
-    """Where compiled models live: $LMPFLOW_CACHE or ~/.cache/lmpflow/models."""
-    root = os.environ.get("LMPFLOW_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "lmpflow" / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def arch_of(src: Path) -> str:
     """NequIP or Allegro? From the sidecar, else from the model config stored in the package/checkpoint."""
     arch = sidecar(src).get("arch")
@@ -198,24 +164,6 @@ def arch_of(src: Path) -> str:
         return "nequip"
     raise ModelFileError(f"cannot tell whether {src} is a NequIP or Allegro model; pass target='pair_nequip' or "
                          f"'pair_allegro'")
-
-
-@contextlib.contextmanager
-def _file_lock(lock_path: Path, waiting_message: str | None = None):
-    """Exclusive advisory lock (blocks until another process finishes the same compile; says so first if
-    `waiting_message`)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting_message:
-                _say(f"lmpflow: {waiting_message}")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 #: Environment of every compile: AOTInductor's CPU kernels otherwise size per-thread buffers by the compiling
@@ -243,7 +191,7 @@ def compile_key(src: str | Path, target: str, device: str = "cpu") -> str:
     import torch
 
     env = ",".join(f"{k}={v}" for k, v in sorted(COMPILE_ENV.items()))
-    text = (f"{_file_hash(Path(src))}|{target}|{device}|torch={torch.__version__}|nequip={nequip.__version__}|"
+    text = (f"{file_hash(Path(src))}|{target}|{device}|torch={torch.__version__}|nequip={nequip.__version__}|"
             f"cpu={host_cpu()}|{env}")
     if target == LMPFLOW_TARGET:
         from lmpflow import __version__
@@ -281,11 +229,11 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.is_file():
         return out
-    with _file_lock(out.with_name(out.name + ".lock"), f"another process is compiling {src.name}; waiting for it"):
+    with file_lock(out.with_name(out.name + ".lock"), f"another process is compiling {src.name}; waiting for it"):
         if out.is_file():
             return out
         # A compile takes minutes with nothing else to show: say so, and how long it took.
-        _say(f"lmpflow: compiling model {src.name} for this machine ({target}, {device}) with nequip-compile; "
+        say(f"lmpflow: compiling model {src.name} for this machine ({target}, {device}) with nequip-compile; "
              f"this takes a few minutes, once (cached in {out.parent})")
         t0 = time.monotonic()
         tmpdir = Path(tempfile.mkdtemp(prefix=".compile-", dir=out.parent))
@@ -303,12 +251,8 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
             publish(tmp, out)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        _say(f"lmpflow: compiled {src.name} in {time.monotonic() - t0:.0f} s -> {out}")
+        say(f"lmpflow: compiled {src.name} in {time.monotonic() - t0:.0f} s -> {out}")
     return out
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def ase_calculator(model: str | Path, device: str = "cpu"):

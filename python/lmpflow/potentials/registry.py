@@ -45,7 +45,7 @@ class ModelSpec:
 
 def _base_name(path: Path) -> str:
     name = path.name
-    for suffix in SOURCE_SUFFIXES:
+    for suffix in SOURCE_SUFFIXES + COMPILED_SUFFIXES:
         name = name.removesuffix(suffix)
     return name
 
@@ -76,9 +76,11 @@ def _spec_from_source(path: Path) -> ModelSpec:
 
 
 def shipped_models(test: bool = False) -> list[ModelSpec]:
-    """Model sources shipped with lmpflow (`test=True`: the tiny, inaccurate pair-style test models)."""
+    """Models shipped with lmpflow (`test=True`: the tiny, inaccurate pair-style test models): sources compiled
+    on first use (nequip's machine code is made for each CPU) and portable files shipped ready to run (MACE's
+    TorchScript exports)."""
     folder = TEST_MODEL_DIR if test else DATA_DIR
-    return [_spec_from_source(p) for p in sorted(folder.iterdir()) if p.name.endswith(SOURCE_SUFFIXES)]
+    return [_spec_from_source(p) for p in sorted(folder.iterdir()) if p.name.endswith(SOURCE_SUFFIXES + COMPILED_SUFFIXES)]
 
 
 def find_model(name_or_path: str | Path, test: bool = False) -> ModelSpec:
@@ -102,6 +104,8 @@ def compiled_model(name_or_path: str | Path, target: str | None = None, device: 
         model_info(path)
         return path.resolve()
     spec = find_model(name_or_path)
+    if spec.path.name.endswith(COMPILED_SUFFIXES):  # shipped ready to run
+        return spec.path
     b = backend(spec.arch)
     return b.files().compile_model(spec.path, target=target or b.compile_target, device=device)
 

@@ -57,6 +57,12 @@ def _torch_float32_default():
         torch.set_default_dtype(previous)
 
 
+def label_note(source: str) -> str:
+    """What a model's labels are, for its sidecar."""
+    spec = _label_source(source)
+    return f"labels from CHGNet '{spec.chgnet_model}' ({spec.functional}), standing in for {spec.mimics} DFT"
+
+
 def chgnet_calculator(source: str = "chgnet-pbe"):
     """ASE calculator of the CHGNet weights behind `source` (loaded from the chgnet wheel, no download)."""
     import warnings

@@ -12,11 +12,13 @@ import numpy as np
 
 from lmpflow._host import atomic_write_text, publish
 from lmpflow.potentials.backends import ARCHS, backend
-from lmpflow.potentials.nequip import PACKAGE_SUFFIX, compile_model, nequip_tool, run_tool
-from lmpflow.potentials.registry import ModelSpec, find_model, write_sidecar
-from lmpflow.potentials.training.labels import LABEL_SOURCES
+from lmpflow.potentials.nequip import PACKAGE_SUFFIX, nequip_tool, run_tool
+from lmpflow.potentials.registry import ModelSpec, compiled_model, find_model, write_sidecar
+from lmpflow.potentials.training.labels import LABEL_SOURCES, label_note
 from lmpflow.system.structures import SPECIES
 
+#: what train_package writes: a portable package, compiled for each machine on first use
+OUTPUT_SUFFIX = PACKAGE_SUFFIX
 # Model hyper-parameters per preset. "tiny" = test models (seconds to train, inaccurate); "small" = shipped
 # production-style models sized for CPU MD of a few hundred atoms.
 PRESETS = {
@@ -289,24 +291,25 @@ def train_package(dataset_xyz: str | Path, arch: str, out_package: str | Path, p
         "nequip_version": nequip.__version__, "torch_version": torch.__version__,
     }
     if label_source in LABEL_SOURCES:
-        info["label_note"] = (f"labels from CHGNet '{LABEL_SOURCES[label_source].chgnet_model}' "
-                              f"({LABEL_SOURCES[label_source].functional}), standing in for "
-                              f"{LABEL_SOURCES[label_source].mimics} DFT")
+        info["label_note"] = label_note(label_source)
     write_sidecar(out_package, info)
     if compile_now:
-        compile_model(out_package, target=backend(arch).compile_target)
+        compiled_model(out_package)
     return find_model(out_package)
 
 
 def train_model(dataset_xyz: str | Path, arch: str, out_dir: str | Path, preset: str = "small",
                 functional: str = "unknown", label: str | None = None, **config_kwargs) -> Path:
-    """User path: your own labelled extxyz (any functional; energy, forces, optional stress) -> compiled model.
+    """User path: your own labelled extxyz (any functional; energy, forces, optional stress) -> a model file the
+    matching LAMMPS pair style runs.
 
-    Generates the config, trains, packages to <out_dir>/<label>.nequip.zip (+ sidecar JSON) and compiles for
-    the matching LAMMPS pair style; returns the compiled `.nequip.pt2` path (in the cache).
+    NequIP/Allegro: generates the config, trains, packages to <out_dir>/<label>.nequip.zip (+ sidecar JSON) and
+    compiles it; returns the compiled `.nequip.pt2` path (in the cache). MACE: trains with mace-torch in the
+    MACE environment (created on first use) and returns the LAMMPS export <out_dir>/<label>.mace.pt.
     """
     out_dir = Path(out_dir)
     label = label or f"{arch}-{Path(dataset_xyz).name.split('.')[0]}"
-    spec = train_package(dataset_xyz, arch, out_dir / f"{label}{PACKAGE_SUFFIX}", preset=preset, label=label,
-                         label_source="user", functional=functional, **config_kwargs)
-    return compile_model(spec.path, target=backend(arch).compile_target)
+    trainer = backend(arch).training()
+    spec = trainer.train_package(dataset_xyz, arch, out_dir / f"{label}{trainer.OUTPUT_SUFFIX}", preset=preset,
+                                 label=label, label_source="user", functional=functional, **config_kwargs)
+    return compiled_model(spec.path)
