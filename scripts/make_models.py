@@ -4,6 +4,7 @@
     python scripts/make_models.py --test        # tiny NequIP/Allegro float32/float64 pair-style test models
     python scripts/make_models.py --shipped     # {nequip, allegro} x {chgnet-pbe, chgnet-r2scan} models
     python scripts/make_models.py --shipped --archs nequip --labels chgnet-pbe   # just one
+    python scripts/make_models.py --shipped --archs mace      # MACE stand-ins (trains in the MACE environment)
 
 Packages (+ sidecar JSON with label source, functional, training-set size, errors) go to
 python/lmpflow/data/models[/test]; training sets and logs to --workdir. Test models are also compiled into the
@@ -25,6 +26,7 @@ from lmpflow.potentials import (
     backends,  # noqa: E402
     registry,
 )
+from lmpflow.potentials import mace as mace_files
 from lmpflow.potentials import nequip as nequip_files
 from lmpflow.potentials.training import labels, trainers
 
@@ -58,9 +60,32 @@ def dataset(workdir: Path, name: str, source: str, **kw) -> Path:
     return out
 
 
+def md_calculator(model: Path):
+    """ASE calculator of a model for the MD check: nequip's own (eager) for packages, LAMMPS for MACE exports."""
+    if model.name.endswith(mace_files.COMPILED_SUFFIX):
+        from lmpflow.lammps.calculator import LammpsCalculator
+
+        return LammpsCalculator(["pair_style lmpflow/mace", f"pair_coeff * * {model} Li P S Cl"])
+    return nequip_files.ase_calculator(model)
+
+
+def reference_frames() -> list:
+    """The fixed structures whose MACE reference ships with each MACE model: 52 atoms, 416 atoms, and a
+    triclinic 52-atom cell, rattled (positions are stored with the numbers, so nothing regenerates them)."""
+    from lmpflow.system.structures import li6ps5cl
+
+    small, large, tilted = li6ps5cl(), li6ps5cl((2, 2, 2)), li6ps5cl()
+    cell = tilted.cell.array.copy()
+    cell[1, 0], cell[2, 0], cell[2, 1] = 0.9, -0.6, 0.7
+    tilted.set_cell(cell, scale_atoms=True)
+    for seed, atoms in enumerate((small, large, tilted)):
+        atoms.rattle(0.08, seed=100 + seed)
+    return [small, large, tilted]
+
+
 def md_check(package: Path, temperature_K: float = 900.0, steps: int = 2000, timestep_fs: float = 2.0,
              supercell=(1, 1, 1), seed: int = 0, frames: list | None = None) -> dict:
-    """Langevin MD of Li6PS5Cl with the model (nequip's ASE calculator, eager): is it stable, does Li move?
+    """Langevin MD of Li6PS5Cl with the model (`md_calculator`): is it stable, does Li move?
 
     Returns the run length (ps), wall time, smallest interatomic distance seen (A), largest P-S bond (A: PS4
     units must stay intact), Li and P mean-square displacements (A^2) and the mean temperature (K). Snapshots
@@ -76,7 +101,7 @@ def md_check(package: Path, temperature_K: float = 900.0, steps: int = 2000, tim
     from lmpflow.system.structures import li6ps5cl
 
     atoms = li6ps5cl(supercell, site_exchange=0.25, seed=seed)
-    atoms.calc = nequip_files.ase_calculator(package)
+    atoms.calc = md_calculator(package)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01,
                    rng=np.random.default_rng(seed + 1))
@@ -194,14 +219,19 @@ def make_shipped(workdir: Path, archs: list[str], labels: list[str], compile_def
         spec = labels.LABEL_SOURCES[source]
         for arch in archs:
             label = f"{arch}-{source}"
-            pkg = registry.DATA_DIR / f"{label}{nequip_files.PACKAGE_SUFFIX}"
+            trainer = backends.backend(arch).training()
+            pkg = registry.DATA_DIR / f"{label}{trainer.OUTPUT_SUFFIX}"
             if pkg.is_file():
                 log(f"{pkg.name} exists; delete it to retrain")
                 continue
             t0 = time.time()
-            trainers.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
-                                 label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32",
-                                 max_epochs=epochs)
+            trainer.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
+                                  label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32",
+                                  max_epochs=epochs)
+            if arch == "mace":
+                ref = mace_files.write_reference(workdir / f"train-{label}" / f"{label}{mace_files.SOURCE_SUFFIX}",
+                                                 reference_frames(), mace_files.reference_path(pkg), dtype="float32")
+                log(f"{label}: MACE's own numbers on the reference structures -> {ref.name}")
             info = registry.sidecar(pkg)
             log(f"{label}: trained in {time.time() - t0:.0f} s, {pkg.stat().st_size / 1e6:.2f} MB, "
                 f"errors {json.dumps(info['errors'])}")

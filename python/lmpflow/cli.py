@@ -211,10 +211,12 @@ def _ranks_line(model: str) -> str:
 
 
 def cmd_compile(args) -> int:
+    from lmpflow.potentials.backends import COMPILED_SUFFIXES
     from lmpflow.potentials.registry import compiled_model
 
-    if args.out and not args.out.endswith(".nequip.pt2"):
-        raise ValueError(f"--out must end in .nequip.pt2 (the pair styles require it), got {args.out}")
+    if args.out and not args.out.endswith(COMPILED_SUFFIXES):
+        raise ValueError(f"--out must end in one of {', '.join(COMPILED_SUFFIXES)} (the pair styles require it), "
+                         f"got {args.out}")
     out = compiled_model(args.model, target=args.target, device=args.device)
     if args.out:
         import shutil
@@ -223,6 +225,14 @@ def cmd_compile(args) -> int:
         out = Path(args.out)
     print(out)
     print(f"MPI ranks: {_ranks_line(str(out))}")
+    return 0
+
+
+def cmd_mace_env(args) -> int:
+    from lmpflow.potentials import mace_env
+
+    print(mace_env.ensure())
+    print(" ".join(f"{k} {v}" for k, v in mace_env.versions().items() if k != "requirements"))
     return 0
 
 
@@ -413,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="lmpflow", formatter_class=_Formatter,
-        description="Li-ion transport in Li6PS5Cl from machine-learned force fields (NequIP/Allegro) in "
+        description="Li-ion transport in Li6PS5Cl from machine-learned force fields (NequIP/Allegro/MACE) in "
                     f"LAMMPS. {_UNITS}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -446,12 +456,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("compile", cmd_compile, "compile a model package for the LAMMPS pair styles (cached)",
              "Compile a .nequip.zip package or checkpoint (or a shipped model's label) to a .nequip.pt2 for this "
              "machine, cached in ~/.cache/lmpflow/models ($LMPFLOW_CACHE). NequIP models get target "
-             "lmpflow_nequip (one file for one MPI rank and for any number), Allegro models pair_allegro.")
-    sp.add_argument("model", help="a .nequip.zip package, checkpoint or shipped model label")
-    sp.add_argument("--out", help="also copy the compiled file here (name ending in .nequip.pt2)")
+             "lmpflow_nequip (one file for one MPI rank and for any number), Allegro models pair_allegro. A "
+             "trained MACE .model is exported to a .mace.pt (TorchScript, any machine) in the MACE environment "
+             "(made on first use, see `lmpflow mace-env`).")
+    sp.add_argument("model", help="a .nequip.zip package, checkpoint, MACE .model or shipped model label")
+    sp.add_argument("--out", help="also copy the compiled file here (name ending in .nequip.pt2 or .mace.pt)")
     sp.add_argument("--target", choices=sorted(TARGET_LAYOUTS), default=None,
                     help="compile target (default: the architecture's)")
     sp.add_argument("--device", default="cpu", help="device the file will run on: cpu or cuda")
+
+    add("mace-env", cmd_mace_env, "create the MACE environment (mace-torch, for training and exporting MACE)",
+        "mace-torch pins e3nn 0.4.4 and nequip needs e3nn 0.6, so MACE trains and exports in a virtual "
+        "environment of its own: $LMPFLOW_MACE_ENV, else beside lmpflow's (.venv -> .venv-mace). Running MACE "
+        "models in LAMMPS needs none of it.")
 
     sp = add("run", cmd_run, "run a run directory's MD and analyse it (writes result.json)")
     sp.add_argument("run_dir")

@@ -9,6 +9,7 @@ mask of the owned atoms, so `pair_style lmpflow/mace` runs it on one rank (perio
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import time
@@ -103,7 +104,10 @@ def compile_model(src: str | Path, target: str | None = None, device: str = "cpu
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.is_file():
         return out
-    with file_lock(out.with_name(out.name + ".lock"), f"another process is exporting {src.name}; waiting for it"):
+    # concurrent callers export into the cache once (a lock file there); a named `out` is simply replaced
+    lock = file_lock(out.with_name(out.name + ".lock"), f"another process is exporting {src.name}; waiting for "
+                     "it") if out.parent == cache_dir() else contextlib.nullcontext()
+    with lock:
         if out.is_file():
             return out
         t0 = time.monotonic()
@@ -127,21 +131,18 @@ def write_reference(source: str | Path, frames: list, out: str | Path, dtype: st
     """MACE's own ASE calculator on `frames` (run in the MACE environment) saved with the frames themselves:
     n_frames, and per frame k numbers_k, cell_k (Å), positions_k (Å), energy_eV[k], forces_eV_A_k,
     stress_eV_A3[k] (ASE Voigt order). The pair style's tests compare LAMMPS against these."""
-    from ase.io import write
-
     out = Path(out)
+    structures = {"n_frames": np.array(len(frames))}
+    for k, atoms in enumerate(frames):
+        structures.update({f"numbers_{k}": atoms.numbers, f"cell_{k}": atoms.cell.array,
+                           f"positions_{k}": atoms.positions})
     with tempfile.TemporaryDirectory(prefix=".reference-", dir=out.parent) as tmpdir:
-        frames_file, result = Path(tmpdir) / "frames.extxyz", Path(tmpdir) / "mace.npz"
-        write(frames_file, [a.copy() for a in frames])
+        frames_file, result = Path(tmpdir) / "frames.npz", Path(tmpdir) / "mace.npz"
+        np.savez(frames_file, **structures)
         mace_env.worker(["reference", str(source), str(frames_file), str(result), "--dtype", dtype],
                         Path(tmpdir) / "reference.log", f"MACE reference of {Path(source).name}")
-        mace = dict(np.load(result))
-        data = {"n_frames": np.array(len(frames)), **mace}
-        for k, atoms in enumerate(frames):
-            data.update({f"numbers_{k}": atoms.numbers, f"cell_{k}": atoms.cell.array,
-                         f"positions_{k}": atoms.positions})
         tmp = Path(tmpdir) / out.name
-        np.savez_compressed(tmp, **data)
+        np.savez_compressed(tmp, **structures, **np.load(result))
         publish(tmp, out)
     return out
 

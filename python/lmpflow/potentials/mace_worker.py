@@ -5,8 +5,9 @@ mace-torch pins e3nn 0.4.4 and nequip needs e3nn 0.6, so MACE lives in its own e
 and numpy. Commands:
 
     export MODEL OUT [--dtype float64|float32]   the LAMMPS export (TorchScript LAMMPS_MACE) of a trained model
-    reference MODEL FRAMES.extxyz OUT.npz        energies (eV), forces (eV/A), stresses (eV/A^3, Voigt xx yy zz
-                                                 yz xz xy) of MACE's own ASE calculator on the frames
+    reference MODEL FRAMES.npz OUT.npz           energies (eV), forces (eV/A), stresses (eV/A^3, Voigt xx yy zz
+                                                 yz xz xy) of MACE's own ASE calculator on the frames (n_frames,
+                                                 numbers_k, cell_k, positions_k: exact, unlike text formats)
 """
 from __future__ import annotations
 
@@ -36,16 +37,19 @@ def export(model_path: str, out: str, dtype: str) -> None:
 
 def reference(model_path: str, frames_path: str, out: str, dtype: str) -> None:
     import numpy as np
-    from ase.io import read
+    from ase import Atoms
     from mace.calculators import MACECalculator
 
     calc = MACECalculator(model_paths=model_path, device="cpu", default_dtype=dtype)
+    frames = np.load(frames_path)
     energies, forces, stresses = [], [], []
-    for atoms in read(frames_path, index=":"):
+    for k in range(int(frames["n_frames"])):
+        atoms = Atoms(numbers=frames[f"numbers_{k}"], positions=frames[f"positions_{k}"], cell=frames[f"cell_{k}"],
+                      pbc=True)
         atoms.calc = calc
         energies.append(atoms.get_potential_energy())
         forces.append(atoms.get_forces())
-        stresses.append(atoms.get_stress(voigt=True) if atoms.pbc.all() else np.full(6, np.nan))
+        stresses.append(atoms.get_stress(voigt=True))
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
     np.savez(tmp, energy_eV=np.array(energies), stress_eV_A3=np.array(stresses),

@@ -19,11 +19,14 @@ from lmpflow.system.structures import SPECIES
 OUTPUT_SUFFIX = mace.COMPILED_SUFFIX
 # Model hyper-parameters per preset: "tiny" = test models (seconds, inaccurate); "small" = shipped stand-ins.
 PRESETS = {
-    "tiny": dict(num_channels=8, max_L=1, correlation=2, num_interactions=2, num_radial_basis=4, MLP_irreps="8x0e"),
-    "small": dict(num_channels=32, max_L=1, correlation=3, num_interactions=2, num_radial_basis=8,
-                  MLP_irreps="16x0e"),
+    "tiny": dict(num_channels=8, max_L=1, correlation=2, max_ell=2, num_interactions=2, num_radial_basis=4,
+                 radial_MLP="[16]", MLP_irreps="8x0e"),
+    # 16x0e+16x1o, body order 3, l <= 2 edge harmonics: on this CPU 250-300 ms per 416-atom step (float32)
+    # against 1.2 s for 32 channels with body order 4 and l <= 3
+    "small": dict(num_channels=16, max_L=1, correlation=2, max_ell=2, num_interactions=2, num_radial_basis=8,
+                  radial_MLP="[32,32]", MLP_irreps="16x0e"),
 }
-SCHEDULES = {"tiny": dict(max_epochs=1, batch_size=2, lr=0.01), "small": dict(max_epochs=60, batch_size=4, lr=0.01)}
+SCHEDULES = {"tiny": dict(max_epochs=1, batch_size=2, lr=0.01), "small": dict(max_epochs=40, batch_size=4, lr=0.01)}
 # mace-torch reads labels from these keys (its default names), never from an attached calculator
 _KEYS = dict(energy_key="REF_energy", forces_key="REF_forces", stress_key="REF_stress")
 
