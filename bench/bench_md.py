@@ -1,14 +1,15 @@
 """MD speed with the lmpflow pair styles, against the bare compiled model and against ASE.
 
-For each shipped model (one NequIP, one Allegro) and Li6PS5Cl cell (n x n x n cubic cells of 52 atoms)
+For each shipped model (one NequIP, one Allegro, one MACE) and Li6PS5Cl cell (n x n x n cubic cells of 52 atoms)
 this measures, in one run on one machine:
   * LAMMPS NVT MD: ms/step and µs/atom-step (whole step) and the 'Pair' time from LAMMPS's own timer;
   * the pair style's own overhead: its time outside the model call / the model call, from its own timers
     over the same steps (`extract_pair("compute_seconds"/"model_seconds")`) -- immune to machine noise;
-  * the bare model: the same compiled `.nequip.pt2` called from Python (torch._inductor.aoti_load_package)
-    on the same graph (same edges and nodes) -> pair time / bare time - 1, a cross-check across processes;
+  * the bare model: the same compiled `.nequip.pt2` called from Python (torch._inductor.aoti_load_package),
+    or the same MACE TorchScript export (torch.jit.load), on the same graph (same edges and nodes) -> pair
+    time / bare time - 1, a cross-check across processes;
   * with --ase: velocity-Verlet MD driven by nequip's ASE calculator on the same model (compiled for the
-    `ase` target) and cell -> speed-up of LAMMPS + lmpflow over it.
+    `ase` target) and cell -> speed-up of LAMMPS + lmpflow over it (nequip models only).
 
     python bench/bench_md.py                               # 52, 416, 1404 atoms, CPU
     python bench/bench_md.py --sizes 2 3 4 6 --ase         # 416 ... 11,232 atoms, with the ASE baseline
@@ -80,6 +81,14 @@ def bare_graph(atoms, info: dict):
         keep = d < cut[types[i], types[j]]
         i, j, shift = i[keep], j[keep], shift[keep]
     pos = atoms.positions.copy()
+    if info["target"] == "mace":  # MACE's own edge convention: sender i, receiver j at x_j + S . cell
+        dtype = getattr(torch, info["model_dtype"])
+        one_hot = np.eye(len(names))[types]
+        data = {"positions": pos, "edge_index": np.stack([i, j]), "unit_shifts": shift.astype(float),
+                "shifts": shift @ atoms.cell.array, "cell": atoms.cell.array, "node_attrs": one_hot,
+                "batch": np.zeros(len(atoms), dtype=np.int64), "ptr": np.array([0, len(atoms)])}
+        data = {k: torch.as_tensor(v).to(dtype) if v.dtype.kind == "f" else torch.as_tensor(v) for k, v in data.items()}
+        return [data, torch.ones(len(atoms), dtype=dtype)], len(i)
     if info["target"] == "nequip":
         tensors = {"pos": pos, "edge_index": np.stack([i, j]), "atom_types": types,
                    "cell": atoms.cell.array[None], "edge_cell_shift": shift.astype(float),
@@ -101,8 +110,15 @@ def _synchronize(device: str) -> None:
 
 
 def bare_ms_per_call(pt2: Path, inputs, calls: int, device: str) -> float:
-    runner = torch._inductor.aoti_load_package(str(pt2))
-    inputs = [t.to(device) for t in inputs]
+    if pt2.name.endswith(".mace.pt"):
+        model = torch.jit.load(str(pt2), map_location=device)
+        data, owned = inputs
+
+        def runner(*_):  # the model changes its input dict: a fresh one per call, as the pair style passes
+            return model({k: v.to(device) for k, v in data.items()}, owned.to(device), True)
+    else:
+        runner = torch._inductor.aoti_load_package(str(pt2))
+        inputs = [t.to(device) for t in inputs]
     for _ in range(5):  # warm-up, as LAMMPS gets
         runner(*inputs)
     best = float("inf")
@@ -141,7 +157,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--ase", action="store_true", help="also time MD driven by nequip's ASE calculator")
     parser.add_argument("--models", nargs="+", default=None,
-                        help="shipped model labels or .nequip.zip packages (default: one shipped model per arch)")
+                        help="shipped model labels, .nequip.zip packages or .mace.pt exports (default: one shipped "
+                             "model per arch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -159,8 +176,9 @@ def main():
           f"{'own ovh':>9}{'bare ms':>9}{'vs bare':>9}{'ASE ms':>9}{'speed-up':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:
-            pt2 = nequip_files.compile_model(spec.path, device=args.device)
-            ase_pt2 = nequip_files.compile_model(spec.path, target="ase", device=args.device) if args.ase else None
+            pt2 = registry.compiled_model(spec.path, device=args.device)
+            ase_pt2 = (nequip_files.compile_model(spec.path, target="ase", device=args.device)
+                       if args.ase and spec.arch != "mace" else None)
             info = backends.model_info(pt2)
             for n in args.sizes:
                 atoms = li6ps5cl((n, n, n))

@@ -204,13 +204,13 @@ def shipped_structures(workdir: Path, rounds: int = 2) -> Path:
     return previous
 
 
-def make_shipped(workdir: Path, archs: list[str], labels: list[str], compile_default: bool,
+def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_default: bool,
                  check_md: bool = True, epochs: int | None = None) -> None:
     from ase.io import read
 
     final = shipped_structures(workdir)
     structures = read(final, index=":")
-    for source in labels:
+    for source in sources:
         data = final.with_name(final.name.replace("structures", source))
         if not data.is_file():
             t0 = time.time()

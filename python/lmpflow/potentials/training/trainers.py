@@ -88,8 +88,9 @@ def training_config(arch: str, dataset: str | Path, r_max: float = 5.0, model_dt
     """
     import yaml
 
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if arch not in PRESETS:
+        raise ValueError(f"nequip-train trains arch {sorted(PRESETS)}, got {arch!r}" +
+                         (" (MACE trains with mace-torch: lmpflow.train_model(..., arch='mace'))" if arch in ARCHS else ""))
     if preset not in PRESETS[arch]:
         raise ValueError(f"preset must be one of {sorted(PRESETS[arch])}, got {preset!r}")
     if model_dtype not in ("float32", "float64"):
