@@ -213,6 +213,13 @@ def _transport_section(doc: _Doc, tables: dict) -> None:
                      int(r["n_temperatures"]), "–" if nr is None else f"{nr['min']}–{nr['max']}"])
     doc.table(["model", "arch", "functional", "Ea (eV)", "±", "D(300 K) (cm²/s)", "σ(300 K) (mS/cm)", "n_T",
                "runs per T"], rows, "transport.csv", df=arr)
+    molten = summ[summ["framework_mobile_runs"] > 0] if "framework_mobile_runs" in summ else summ.iloc[:0]
+    if len(molten):
+        doc.p("Warning: the framework (P, S, Cl) moved like a liquid — its MSD grew linearly — in "
+              + "; ".join(f"{r['label']} at {r['T_K']:g} K ({int(r['framework_mobile_runs'])} of {int(r['n_runs'])} "
+                          "runs)" for _, r in molten.iterrows())
+              + ". D there describes a molten or amorphising host, not Li hopping in the solid, and biases the "
+                "Arrhenius fits that include it.")
     doc.img("Arrhenius plot of D per model", plot_arrhenius_comparison(tables, doc.out / "arrhenius_compare.png"))
 
 

@@ -54,12 +54,16 @@ def run_md(run_dir: str | os.PathLike, *, mode: str = "python", np: int = 1, pro
 
 def analyse_dump(dump_path: str | os.PathLike, timestep_ps: float, T_K: float, ion: str = "Li") -> tuple[dict, object]:
     """Transport of one dump: ({D (cm²/s) with block error, fit window (ps), σ Nernst-Einstein and from the
-    charge MSD (mS/cm), ...}, the transport.MSDResult). timestep_ps: MD step (ps); T_K: temperature (K)."""
-    from lmpflow.trajectory import read_dump
+    charge MSD (mS/cm), the framework's mobility, ...}, the transport.MSDResult). timestep_ps: MD step (ps);
+    T_K: temperature (K)."""
     from lmpflow.analysis import conductivity_from_msd, diffusion_coefficient, msd
+    from lmpflow.analysis.framework import framework_mobility
+    from lmpflow.trajectory import read_dump
 
     traj = read_dump(dump_path)
     res = msd(traj, ion, timestep_ps=timestep_ps)
+    hosts = [e for e in traj.species if e != ion]
+    framework = framework_mobility(traj, hosts, timestep_ps=timestep_ps) if hosts else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         d = diffusion_coefficient(res)
@@ -73,7 +77,12 @@ def analyse_dump(dump_path: str | os.PathLike, timestep_ps: float, T_K: float, i
         "D_axes_cm2_s": [float(x) for x in d.D_axes_cm2_s],
         "n_frames": int(res.n_frames), "volume_A3": float(res.volume_A3),
         "analysis_warnings": sorted({str(w.message) for w in caught}),
+        # host species whose MSD grows linearly (a molten framework): "" when it holds, None without hosts
+        "framework_mobile": " ".join(framework.mobile) if framework else None,
+        "framework": framework.to_json() if framework else None,
     }
+    if framework and framework.warning():
+        out["analysis_warnings"].append(framework.warning())
     return out, res
 
 

@@ -177,9 +177,24 @@ def summarise(runs, *, return_fits: bool = False):
                           if est["warnings"] is not None else None),
             "D_runs_mean_cm2_s": runs_d[0], "D_runs_sem_cm2_s": runs_d[1],
             "T_mean_K": float(g["T_mean_K"].mean()) if "T_mean_K" in g else float("nan"),
+            "framework_mobile_runs": _framework_mobile_runs(label, T, g),
         })
     df = pd.DataFrame(rows)
     return (df, fits) if return_fits else df
+
+
+def _framework_mobile_runs(label: str, T: float, g) -> int:
+    """Runs of one label × T whose framework moved (warned once: their D is a liquid's)."""
+    if "framework_mobile" not in g:
+        return 0
+    moved = g["framework_mobile"].fillna("").astype(str).str.strip()
+    n = int((moved != "").sum())
+    if n:
+        species = sorted({s for m in moved for s in m.split()})
+        warnings.warn(f"{label} at {T:g} K: the framework ({' '.join(species)}) moved like a liquid in {n} of "
+                      f"{len(g)} runs; D at this point is not ion hopping in a solid (see framework in their "
+                      "result.json)", stacklevel=3)
+    return n
 
 
 def _fit_label(g):
