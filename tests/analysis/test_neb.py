@@ -240,3 +240,68 @@ def test_ml_model_barrier_through_the_lmpflow_pair_style(tmp_path):
     assert np.isfinite(band.energies_eV).all() and len(band.energies_eV) == band.n_images
     assert band.barrier_forward_eV == pytest.approx(max(band.energies_eV) - band.energies_eV[0], abs=1e-12)
     assert band.hop_distance_A == pytest.approx(1.894, abs=0.01)  # the 48h-48h doublet distance
+
+
+class _BlockedSites(LammpsCalculator):
+    """The frozen-framework stand-in plus a Gaussian bump (height 3 eV, width 0.4 Å) on given sites for every
+    Li: a potential on which those sites are no minima."""
+
+    def __init__(self, sites):
+        super().__init__(FROZEN_FRAMEWORK_STANDIN)
+        self.sites = np.atleast_2d(sites)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        from ase.calculators.calculator import all_changes
+
+        super().calculate(atoms, properties, system_changes or all_changes)
+        li = np.flatnonzero(np.array(self.atoms.get_chemical_symbols()) == "Li")
+        energy, forces = self.results["energy"], self.results["forces"].copy()
+        for c in self.sites:
+            d = self.atoms.positions[li] - c
+            d -= np.round(np.linalg.solve(self.atoms.cell.array.T, d.T).T) @ self.atoms.cell.array
+            g = 3.0 * np.exp(-(d ** 2).sum(1) / (2 * 0.4 ** 2))
+            energy += g.sum()
+            forces[li] += g[:, None] * d / 0.4 ** 2
+        self.results.update(energy=energy, free_energy=energy, forces=forces)
+
+
+def test_collapsed_endpoints_are_rechosen(tmp_path, monkeypatch):
+    """The built doublet target made a non-minimum: its Li slides back, so the hop is re-chosen (another pair
+    of the class) and the band runs between two distinct minima; with one candidate allowed the hop is
+    reported absent, in the CSV too."""
+    from lmpflow.system.sites import hop_candidates
+    from lmpflow.workflows import barriers
+
+    atoms = li6ps5cl()
+    first = hop_candidates(atoms, ["doublet"])["doublet"][0]
+    calc = _BlockedSites(first.target)
+    results = li_migration_barriers(calc, hops=["doublet"], frozen_species=("P", "S", "Cl"), label="blocked",
+                                    out_dir=tmp_path)
+    r = results["doublet"]
+    assert r.endpoints.startswith("re-chosen:") and "relaxed into one minimum" in r.endpoints, r.endpoints
+    li = r.moving_atom
+    assert np.linalg.norm(r.images[-1].positions[li] - r.images[0].positions[li]) > 0.5 * r.hop_distance_A
+    assert r.converged and r.saddle_found
+    assert read_neb_barriers(tmp_path / "neb_barriers.csv")[0]["endpoints"] == r.endpoints
+
+    monkeypatch.setattr(barriers, "MAX_CANDIDATES", 1)
+    with pytest.warns(UserWarning, match="no doublet hop: every candidate endpoint pair relaxed into one minimum"):
+        results = li_migration_barriers(calc, hops=["doublet"], frozen_species=("P", "S", "Cl"), label="blocked",
+                                        out_dir=tmp_path / "one")
+    assert results == {}
+    (row,) = read_neb_barriers(tmp_path / "one" / "neb_barriers.csv")
+    assert row["hop"] == "doublet" and np.isnan(row["barrier_forward_eV"]) and row["endpoints"].startswith("none:")
+    calc.close()
+
+
+def test_vacancy_candidates_follow_the_empty_ones():
+    from lmpflow.system.sites import hop_candidates
+
+    for name, candidates in hop_candidates(li6ps5cl()).items():
+        mechanisms = [h.mechanism for h in candidates]
+        # one Li per doublet: no doublet joins two occupied sites; the cage hops have vacancy variants
+        assert mechanisms[0] == "empty-48h" and ("vacancy" in mechanisms) == (name != "doublet"), name
+        assert mechanisms == sorted(mechanisms, key=lambda m: m == "vacancy"), name  # empty targets first
+        assert len({round(h.distance_A, 2) for h in candidates}) == 1, name  # one distance class
+        hop = find_canonical_hops(li6ps5cl())[name]
+        assert hop.li_index == candidates[0].li_index and np.allclose(hop.target, candidates[0].target)

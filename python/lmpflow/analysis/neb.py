@@ -54,6 +54,7 @@ class NebResult:
     n_images: int                        # including both endpoints
     endpoints_relaxed: bool
     mechanism: str = ""
+    endpoints: str = ""                  # how the endpoints were chosen (lmpflow.workflows.barriers)
     images: list[Atoms] | None = dataclasses.field(default=None, repr=False)
 
     @property

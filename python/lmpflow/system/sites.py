@@ -14,7 +14,9 @@ the three canonical hops are found geometrically (`find_canonical_hops`):
   sites of different cages (~3 A; the path passes near 16e);
 * the hop is the first (lowest index) occupied -> empty pair in that class. If the ordering leaves no empty
   site of a class next to any Li, the class falls back to a vacancy mechanism: the Li on the target site is
-  removed first (recorded as mechanism "vacancy").
+  removed first (recorded as mechanism "vacancy"). `hop_candidates` lists every pair of a class, empty
+  targets first, then vacancy hops between two occupied sites: a potential on which an empty 48h site is no
+  minimum (the Li relaxes back) still has hops between the sites its Li do occupy.
 
 Units: Å.
 """
@@ -108,6 +110,12 @@ def li_48h_sites(atoms: Atoms):
 
 def find_canonical_hops(atoms: Atoms, names: Sequence[str] = HOP_NAMES) -> dict[str, CanonicalHop]:
     """The doublet, intra-cage and inter-cage Li hops of an ordered Li6PS5Cl cell (see module docstring)."""
+    return {name: candidates[0] for name, candidates in hop_candidates(atoms, names).items()}
+
+
+def hop_candidates(atoms: Atoms, names: Sequence[str] = HOP_NAMES) -> dict[str, list[CanonicalHop]]:
+    """Every Li hop of each class: occupied -> empty 48h pairs (lowest index first), then occupied -> occupied
+    pairs as vacancy hops (the target's Li removed)."""
     bad = [n for n in names if n not in HOP_NAMES]
     if bad:
         raise ValueError(f"unknown hop names {bad}; choose from {HOP_NAMES}")
@@ -120,26 +128,23 @@ def find_canonical_hops(atoms: Atoms, names: Sequence[str] = HOP_NAMES) -> dict[
     d_intra = dist[same & (dist > d_doublet + tol)].min()
     d_inter = dist[~same].min()
     classes = {"doublet": (same, d_doublet), "intra-cage": (same, d_intra), "inter-cage": (~same, d_inter)}
+    occ = occupant >= 0
+    scaled = atoms.get_scaled_positions(wrap=False)
     hops = {}
     for name in names:
         relation, d_class = classes[name]
         in_class = relation & (np.abs(dist - d_class) < tol)
-        occ = occupant >= 0
-        pairs = np.argwhere(in_class & occ[:, None] & ~occ[None, :])
-        mechanism, removed = "empty-48h", None
-        if len(pairs) == 0:  # no empty partner of this class anywhere: make a vacancy on an occupied one
-            pairs = np.argwhere(in_class & occ[:, None] & occ[None, :])
-            mechanism = "vacancy"
-        if len(pairs) == 0:
+        hops[name] = []
+        for mechanism, target_occupied in (("empty-48h", ~occ), ("vacancy", occ)):
+            pairs = np.argwhere(in_class & occ[:, None] & target_occupied[None, :])
+            for i, j in pairs[np.lexsort((pairs[:, 1], occupant[pairs[:, 0]]))]:
+                li_index = int(occupant[i])
+                # exact ideal site j, taken as the periodic image nearest to the moving Li
+                target = atoms.positions[li_index] + mic(frac[j] - scaled[li_index])
+                removed = int(occupant[j]) if mechanism == "vacancy" else None
+                hops[name].append(CanonicalHop(name, li_index, target, float(dist[i, j]), mechanism, removed))
+        if not hops[name]:
             raise RuntimeError(f"no 48h pair of class {name} found; structure is not argyrodite-like")
-        i, j = (int(k) for k in pairs[np.lexsort((pairs[:, 1], occupant[pairs[:, 0]]))][0])
-        li_index = int(occupant[i])
-        start = atoms.positions[li_index]
-        # exact ideal site j, taken as the periodic image nearest to the moving Li
-        target = start + mic(frac[j] - atoms.get_scaled_positions(wrap=False)[li_index])
-        if mechanism == "vacancy":
-            removed = int(occupant[j])
-        hops[name] = CanonicalHop(name, li_index, target, float(dist[i, j]), mechanism, removed)
     return hops
 
 

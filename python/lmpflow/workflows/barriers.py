@@ -1,6 +1,12 @@
 """Li migration barriers of Li6PS5Cl for one potential: the canonical hops (lmpflow.system.sites), each run as
 a climbing-image NEB (lmpflow.analysis.neb) through LAMMPS, with per-hop JSON, plots and one CSV table.
 
+A band needs two distinct minima. The built endpoints put the Li on an ideal empty 48h site, which need not be
+a minimum of the potential: if the two endpoints relax into one minimum (the moving Li ends closer than half
+the hop length to where it started) the hop is re-chosen from the other pairs of its class (other empty
+sites, then vacancy hops between two occupied sites, which are the potential's own relaxed sites), and if
+none keeps two minima the hop is reported as absent on this potential. Each hop records what was done.
+
 One LAMMPS instance is shared by all images (serial; the band is cheap compared with MD). LAMMPS's own
 `fix neb` would need one MPI partition per image; the in-process route works with any pair style.
 Units: eV, Å.
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -17,16 +24,20 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
 from lmpflow._host import atomic_write_text
-from lmpflow.analysis.neb import DEFAULT_FMAX, NebResult, run_neb
+from lmpflow.analysis.neb import DEFAULT_FMAX, NebResult, relax, run_neb
 from lmpflow.lammps.calculator import LammpsCalculator
 from lmpflow.output.plots import plot_neb
 from lmpflow.potentials.potential import as_potential
-from lmpflow.system.sites import HOP_NAMES, find_canonical_hops, hop_endpoints
+from lmpflow.system.sites import HOP_NAMES, CanonicalHop, hop_candidates, hop_endpoints
 from lmpflow.system.structures import SPECIES, li6ps5cl
 
 _CSV_FIELDS = ["label", "hop", "mechanism", "hop_distance_A", "barrier_forward_eV", "barrier_backward_eV",
                "reaction_energy_eV", "saddle_found", "converged", "fmax_eV_A", "max_force_eV_A", "n_images", "n_steps",
-               "endpoints_relaxed"]
+               "endpoints_relaxed", "endpoints"]
+#: the relaxed endpoints are one minimum when the moving Li ends closer than this fraction of the hop length
+COLLAPSE_FRACTION = 0.5
+#: endpoint pairs tried per hop class before it is reported absent (each costs two relaxations)
+MAX_CANDIDATES = 6
 
 
 def li_migration_barriers(potential, *, atoms: Atoms | None = None,
@@ -42,7 +53,8 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
     cell, 52 atoms). frozen_species: elements held fixed (e.g. ("P", "S", "Cl") for a frozen-framework
     barrier); default: every atom relaxes.
     Writes, if out_dir is given: neb_<hop>.json, neb_<hop>.png, neb_paths.png and neb_barriers.csv with
-    one row per hop (fields: %s).
+    one row per hop (fields: %s). A hop whose every candidate endpoint pair relaxes into one minimum is left
+    out of the returned dict (with a warning) and written as a row without a barrier.
     """
     if atoms is None:
         atoms = li6ps5cl()
@@ -60,26 +72,64 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
         calc = LammpsCalculator(pot.lammps_pair_lines(), pot.species, charges=charges)
     else:  # any ASE calculator (e.g. nequip's own, to cross-check the LAMMPS pair style)
         calc = potential
-    results = {}
+    results, absent = {}, {}
     try:
-        for name, hop in find_canonical_hops(atoms, hops).items():
-            initial, final = hop_endpoints(atoms, hop)
-            results[name] = run_neb(initial, final, calc, n_images=n_images, fmax=fmax, max_steps=max_steps,
-                                    label=f"{label} {name}", mechanism=hop.mechanism, logfile=logfile)
-            results[name].hop_distance_A = hop.distance_A
+        for name, candidates in hop_candidates(atoms, hops).items():
+            chosen = _distinct_endpoints(atoms, candidates, calc, fmax, logfile)
+            if isinstance(chosen, str):
+                absent[name] = chosen
+                warnings.warn(f"{label}: no {name} hop: {chosen}", stacklevel=2)
+                continue
+            hop, initial, final, relaxed, note = chosen
+            r = run_neb(initial, final, calc, n_images=n_images, fmax=fmax, max_steps=max_steps,
+                        relax_endpoints=False, label=f"{label} {name}", mechanism=hop.mechanism, logfile=logfile)
+            r.hop_distance_A, r.endpoints_relaxed, r.endpoints = hop.distance_A, relaxed, note
+            results[name] = r
     finally:
         if own_calc:
             calc.close()
     if out_dir is not None:
-        write_neb_outputs(results, out_dir, label)
+        write_neb_outputs(results, out_dir, label, absent)
     return results
+
+
+def _distinct_endpoints(atoms: Atoms, candidates: list[CanonicalHop], calc, fmax: float, logfile):
+    """The first candidate whose relaxed endpoints are two minima: (hop, initial, final, both relaxations
+    converged, what was done), else the reason none is (a string). After the built hop come the vacancy hops
+    (between sites the potential's Li occupy, so minima of it), then the other empty sites, which in the
+    ordered cell are mostly equivalent to the built one."""
+    first, rest = candidates[:1], candidates[1:]
+    ordered = first + [h for h in rest if h.mechanism == "vacancy"] + [h for h in rest if h.mechanism != "vacancy"]
+    tried, relaxed_initial = [], {}
+    for k, hop in enumerate(ordered[:MAX_CANDIDATES]):
+        initial, final = hop_endpoints(atoms, hop)
+        if hop.removed_index not in relaxed_initial:  # empty-site hops share their initial structure
+            relaxed_initial[hop.removed_index] = (initial, relax(initial, calc, fmax, logfile=logfile))
+        initial, ok_initial = relaxed_initial[hop.removed_index]
+        initial = initial.copy()
+        ok_final = relax(final, calc, fmax, logfile=logfile)
+        li = hop.li_index - (hop.removed_index is not None and hop.removed_index < hop.li_index)
+        d = final.positions[li] - initial.positions[li]
+        frac = np.linalg.solve(initial.cell.array.T, d)
+        separation = float(np.linalg.norm((frac - np.round(frac)) @ initial.cell.array))
+        what = f"Li {hop.li_index} {hop.mechanism} {hop.distance_A:.2f} A hop"
+        if separation >= COLLAPSE_FRACTION * hop.distance_A:
+            note = f"{what}, relaxed endpoints {separation:.2f} A apart"
+            if tried:
+                note = (f"re-chosen: {'; '.join(tried)} relaxed into one minimum; used candidate {k + 1}, {note}")
+            return hop, initial, final, ok_initial and ok_final, note
+        tried.append(f"{what} ({separation:.2f} A apart)")
+    return (f"every candidate endpoint pair relaxed into one minimum ({'; '.join(tried)}): the potential has no "
+            "such hop between two distinct minima")
 
 
 li_migration_barriers.__doc__ = li_migration_barriers.__doc__ % ", ".join(_CSV_FIELDS)
 
 
-def write_neb_outputs(results: dict[str, NebResult], out_dir: str | Path, label: str) -> Path:
-    """Write neb_<hop>.json/.png, neb_paths.png and neb_barriers.csv; returns the CSV path."""
+def write_neb_outputs(results: dict[str, NebResult], out_dir: str | Path, label: str,
+                      absent: dict[str, str] | None = None) -> Path:
+    """Write neb_<hop>.json/.png, neb_paths.png and neb_barriers.csv (hops in `absent`, with the reason, as
+    rows without a barrier); returns the CSV path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, r in results.items():
@@ -94,6 +144,12 @@ def write_neb_outputs(results: dict[str, NebResult], out_dir: str | Path, label:
         row = {k: getattr(r, k) for k in _CSV_FIELDS if hasattr(r, k)}
         row.update(label=label, hop=name)
         w.writerow(row)
+    nan = float("nan")
+    for name, why in (absent or {}).items():
+        w.writerow({"label": label, "hop": name, "barrier_forward_eV": nan, "barrier_backward_eV": nan,
+                    "reaction_energy_eV": nan, "hop_distance_A": nan, "fmax_eV_A": nan, "max_force_eV_A": nan,
+                    "n_images": 0, "n_steps": 0, "saddle_found": False, "converged": False,
+                    "endpoints_relaxed": False, "endpoints": f"none: {why}"})
     return atomic_write_text(out / "neb_barriers.csv", buf.getvalue())
 
 
