@@ -1,11 +1,13 @@
 """Li migration barriers of Li6PS5Cl for one potential: the canonical hops (lmpflow.system.sites), each run as
 a climbing-image NEB (lmpflow.analysis.neb) through LAMMPS, with per-hop JSON, plots and one CSV table.
 
-A band needs two distinct minima. The built endpoints put the Li on an ideal empty 48h site, which need not be
-a minimum of the potential: if the two endpoints relax into one minimum (the moving Li ends closer than half
-the hop length to where it started) the hop is re-chosen from the other pairs of its class (other empty
-sites, then vacancy hops between two occupied sites, which are the potential's own relaxed sites), and if
-none keeps two minima the hop is reported as absent on this potential. Each hop records what was done.
+A barrier needs two distinct minima with a saddle between them. The built endpoints put the Li on an ideal
+empty 48h site, which need not be a minimum of the potential: if the endpoints relax into one minimum (the
+moving Li ends closer than half the hop length to where it started), or the band between them has no saddle
+(its highest image is an endpoint: one endpoint sits on the other's slope), the hop is re-chosen from the other
+pairs of its class (vacancy hops between two occupied sites, which are the potential's own relaxed sites, then
+other empty sites), and if none has a saddle the hop is reported as absent on this potential. Each hop records
+what was done (`endpoints`).
 
 One LAMMPS instance is shared by all images (serial; the band is cheap compared with MD). LAMMPS's own
 `fix neb` would need one MPI partition per image; the in-process route works with any pair style.
@@ -34,7 +36,7 @@ from lmpflow.system.structures import SPECIES, li6ps5cl
 _CSV_FIELDS = ["label", "hop", "mechanism", "hop_distance_A", "barrier_forward_eV", "barrier_backward_eV",
                "reaction_energy_eV", "saddle_found", "converged", "fmax_eV_A", "max_force_eV_A", "n_images", "n_steps",
                "endpoints_relaxed", "endpoints"]
-#: the relaxed endpoints are one minimum when the moving Li ends closer than this fraction of the hop length
+#: relaxed endpoints are one minimum when the moving Li ends closer than this fraction of the hop length
 COLLAPSE_FRACTION = 0.5
 #: endpoint pairs tried per hop class before it is reported absent (each costs two relaxations)
 MAX_CANDIDATES = 6
@@ -53,8 +55,8 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
     cell, 52 atoms). frozen_species: elements held fixed (e.g. ("P", "S", "Cl") for a frozen-framework
     barrier); default: every atom relaxes.
     Writes, if out_dir is given: neb_<hop>.json, neb_<hop>.png, neb_paths.png and neb_barriers.csv with
-    one row per hop (fields: %s). A hop whose every candidate endpoint pair relaxes into one minimum is left
-    out of the returned dict (with a warning) and written as a row without a barrier.
+    one row per hop (fields: %s). A hop none of whose candidate endpoint pairs has a saddle (module docstring)
+    is left out of the returned dict (with a warning) and written as a row without a barrier.
     """
     if atoms is None:
         atoms = li6ps5cl()
@@ -74,17 +76,14 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
         calc = potential
     results, absent = {}, {}
     try:
+        neb_kw = dict(n_images=n_images, fmax=fmax, max_steps=max_steps, logfile=logfile)
         for name, candidates in hop_candidates(atoms, hops).items():
-            chosen = _distinct_endpoints(atoms, candidates, calc, fmax, logfile)
-            if isinstance(chosen, str):
-                absent[name] = chosen
-                warnings.warn(f"{label}: no {name} hop: {chosen}", stacklevel=2)
-                continue
-            hop, initial, final, relaxed, note = chosen
-            r = run_neb(initial, final, calc, n_images=n_images, fmax=fmax, max_steps=max_steps,
-                        relax_endpoints=False, label=f"{label} {name}", mechanism=hop.mechanism, logfile=logfile)
-            r.hop_distance_A, r.endpoints_relaxed, r.endpoints = hop.distance_A, relaxed, note
-            results[name] = r
+            band, why = _hop_band(atoms, candidates, calc, name, label, neb_kw)
+            if band is None:
+                absent[name] = why
+                warnings.warn(f"{label}: no {name} hop: {why}", stacklevel=2)
+            else:
+                results[name] = band
     finally:
         if own_calc:
             calc.close()
@@ -93,13 +92,14 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
     return results
 
 
-def _distinct_endpoints(atoms: Atoms, candidates: list[CanonicalHop], calc, fmax: float, logfile):
-    """The first candidate whose relaxed endpoints are two minima: (hop, initial, final, both relaxations
-    converged, what was done), else the reason none is (a string). After the built hop come the vacancy hops
-    (between sites the potential's Li occupy, so minima of it), then the other empty sites, which in the
-    ordered cell are mostly equivalent to the built one."""
+def _hop_band(atoms: Atoms, candidates: list[CanonicalHop], calc, name: str, label: str, neb_kw: dict):
+    """The band of the first candidate whose relaxed endpoints are two minima with a saddle between them
+    (its `endpoints` says what was done), else (None, why no candidate is). After the built hop come the
+    vacancy hops (between sites the potential's Li occupy, so minima of it), then the other empty sites, which
+    in the ordered cell are mostly equivalent to the built one."""
     first, rest = candidates[:1], candidates[1:]
     ordered = first + [h for h in rest if h.mechanism == "vacancy"] + [h for h in rest if h.mechanism != "vacancy"]
+    fmax, logfile = neb_kw["fmax"], neb_kw["logfile"]
     tried, relaxed_initial = [], {}
     for k, hop in enumerate(ordered[:MAX_CANDIDATES]):
         initial, final = hop_endpoints(atoms, hop)
@@ -113,14 +113,22 @@ def _distinct_endpoints(atoms: Atoms, candidates: list[CanonicalHop], calc, fmax
         frac = np.linalg.solve(initial.cell.array.T, d)
         separation = float(np.linalg.norm((frac - np.round(frac)) @ initial.cell.array))
         what = f"Li {hop.li_index} {hop.mechanism} {hop.distance_A:.2f} A hop"
-        if separation >= COLLAPSE_FRACTION * hop.distance_A:
-            note = f"{what}, relaxed endpoints {separation:.2f} A apart"
-            if tried:
-                note = (f"re-chosen: {'; '.join(tried)} relaxed into one minimum; used candidate {k + 1}, {note}")
-            return hop, initial, final, ok_initial and ok_final, note
-        tried.append(f"{what} ({separation:.2f} A apart)")
-    return (f"every candidate endpoint pair relaxed into one minimum ({'; '.join(tried)}): the potential has no "
-            "such hop between two distinct minima")
+        if separation < COLLAPSE_FRACTION * hop.distance_A:
+            tried.append(f"{what}: endpoints relaxed into one minimum ({separation:.2f} A apart)")
+            continue
+        band = run_neb(initial, final, calc, relax_endpoints=False, label=f"{label} {name}", mechanism=hop.mechanism,
+                       **neb_kw)
+        if not band.saddle_found:
+            tried.append(f"{what}: no saddle between the relaxed endpoints ({separation:.2f} A apart; highest "
+                         "image at an end)")
+            continue
+        band.hop_distance_A, band.endpoints_relaxed = hop.distance_A, ok_initial and ok_final
+        band.endpoints = f"{what}, relaxed endpoints {separation:.2f} A apart"
+        if tried:
+            band.endpoints = f"re-chosen (candidate {k + 1}): {band.endpoints}; tried: {'; '.join(tried)}"
+        return band, None
+    return None, (f"no candidate pair has two distinct minima with a saddle between them ({'; '.join(tried)}): the "
+                  "potential has no such hop")
 
 
 li_migration_barriers.__doc__ = li_migration_barriers.__doc__ % ", ".join(_CSV_FIELDS)
