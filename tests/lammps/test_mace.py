@@ -44,7 +44,7 @@ def _differences(model, frames, layout=None) -> list[dict]:
         atoms = ref.copy()
         atoms.calc = _calc(model, layout)
         out.append({"n": len(atoms),
-                    "energy_eV_atom": abs(atoms.get_potential_energy() - ref.get_potential_energy()) / len(atoms),
+                    "energy": abs(atoms.get_potential_energy() - ref.get_potential_energy()) / abs(ref.get_potential_energy()),
                     "forces": rel(atoms.get_forces(), ref.get_forces()),
                     "stress_eV_A3": float(np.abs(atoms.get_stress() - ref.get_stress()).max())})
         atoms.calc.close()
@@ -66,13 +66,15 @@ def test_shipped_models_are_listed():
 
 @pytest.mark.parametrize("layout", ["periodic", "deep_ghost"])
 def test_matches_stored_mace_reference(shipped, layout):
-    """52 atoms, 416 atoms and a triclinic cell against MACE's own calculator (float32 model)."""
+    """52 atoms, 416 atoms and a triclinic cell against MACE's own calculator (float32 model). The energy is
+    compared relative to its size: MACE's calculator sums the per-atom energies in float32 (at 416 atoms its
+    total is ~5e-6 relative off the float64 sum the pair style makes), forces and stress are per atom."""
     frames = mace_files.read_reference(mace_files.reference_path(shipped))
     assert sorted(len(a) for a in frames) == [52, 52, 416]
     assert any(abs(a.cell.array[1, 0]) > 0.5 for a in frames)  # the triclinic one
     for d in _differences(shipped, frames, layout):
         print(layout, d)
-        assert d["energy_eV_atom"] < 2e-6 and d["forces"] < 2e-5 and d["stress_eV_A3"] < 2e-6, d
+        assert d["energy"] < 2e-5 and d["forces"] < 2e-5 and d["stress_eV_A3"] < 2e-7, d
 
 
 def test_one_vs_two_ranks(tmp_path, shipped):
@@ -174,4 +176,4 @@ def test_trained_tiny_model_matches_mace(tmp_path):
     for layout in ("periodic", "deep_ghost"):
         for d in _differences(model, mace_files.read_reference(ref), layout):
             print(layout, d)
-            assert d["energy_eV_atom"] < 1e-12 and d["forces"] < 1e-10 and d["stress_eV_A3"] < 1e-12, d
+            assert d["energy"] < 1e-13 and d["forces"] < 1e-12 and d["stress_eV_A3"] < 1e-15, d
