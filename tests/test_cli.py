@@ -80,6 +80,16 @@ def test_info_prints_the_script_variables(standin_file):
     assert f"lmp -in in.liPSCl -var species 'Li P S Cl' -var potential {standin_file}" in r.stdout
 
 
+def test_info_lists_the_shipped_models():
+    r = lmpflow_cli("info")
+    assert r.returncode == 0, r.stderr
+    for label, style in (("nequip-chgnet-pbe", "lmpflow/nequip"), ("allegro-chgnet-pbe", "lmpflow/allegro"),
+                         ("mace-chgnet-pbe", "lmpflow/mace"), ("mace-chgnet-r2scan", "lmpflow/mace")):
+        line = next(ln for ln in r.stdout.splitlines() if ln.startswith(label + " "))
+        assert style in line and "meV/Å" in line, line
+    assert "(default)" in next(ln for ln in r.stdout.splitlines() if ln.startswith("nequip-chgnet-pbe "))
+
+
 @pytest.mark.slow
 def test_info_shows_the_zbl_core_of_a_shipped_model_and_no_core_removes_it():
     from lmpflow.potentials import registry

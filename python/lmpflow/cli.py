@@ -15,8 +15,9 @@ from lmpflow.system.structures import SPECIES
 _UNITS = "Units: Å, ps, eV, K (LAMMPS metal); D in cm²/s, conductivity σ in mS/cm."
 
 _POTENTIAL_HELP = (
-    "An ML model: a compiled .nequip.pt2/.nequip.pth file, a .nequip.zip package or checkpoint (compiled on "
-    "first use), or a shipped model's label (e.g. nequip-chgnet-pbe); append =LABEL to name it in tables. "
+    "An ML model: a compiled .nequip.pt2/.nequip.pth file or MACE .mace.pt export, a .nequip.zip package or "
+    "checkpoint or MACE .model (compiled on first use), or a shipped model's label (e.g. nequip-chgnet-pbe, "
+    "mace-chgnet-pbe); append =LABEL to name it in tables. "
     "Needs the lmpflow LAMMPS plugin.")
 
 
@@ -183,6 +184,8 @@ def _shell_quote(a: str) -> str:
 def cmd_info(args) -> int:
     from lmpflow.lammps.rundir import lmp_var_args
 
+    if not (args.model or args.potential):
+        return _list_shipped_models()
     (pot,) = _potentials(args, many=False)
     cutoff = f", cutoff {pot.r_max_A} Å" if pot.r_max_A is not None else ""
     print(f"{pot.label}: {pot.arch} potential, species (LAMMPS type order) {' '.join(pot.species)}{cutoff}")
@@ -193,6 +196,21 @@ def cmd_info(args) -> int:
     if pot.model is None:  # the script includes the user's file itself
         variables["potential"] = args.potential.partition("=")[0]
     print("in.liPSCl variables:\n  lmp -in in.liPSCl " + " ".join(_shell_quote(a) for a in lmp_var_args(variables)))
+    return 0
+
+
+def _list_shipped_models() -> int:
+    from lmpflow.potentials import backends, registry
+
+    print(f"{'shipped model':<22}{'pair style':<17}{'labels':<15}{'functional':<26}{'val. MAE E, F':<24}file")
+    for spec in registry.shipped_models():
+        err = spec.metadata.get("errors", {})
+        mae = (f"{err['val_energy_mae_meV_atom']:.0f} meV/atom, {err['val_forces_mae_meV_A']:.0f} meV/Å"
+               if "val_forces_mae_meV_A" in err else "–")
+        default = " (default)" if spec.label == registry.DEFAULT_MODEL_LABEL else ""
+        print(f"{spec.label:<22}{backends.PAIR_STYLES[spec.arch]:<17}{spec.label_source:<15}"
+              f"{spec.functional[:25]:<26}{mae:<24}{spec.path.name}{default}")
+    print("`lmpflow info --model LABEL` for one model's pair lines, MPI ranks and in.liPSCl variables")
     return 0
 
 
@@ -450,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_md_args(sp)
     _add_structure_args(sp)
 
-    sp = add("info", cmd_info, "show a model's pair style, species order, MPI ranks and the in.liPSCl -var settings")
+    sp = add("info", cmd_info, "show a model's pair style, species order, MPI ranks and the in.liPSCl -var settings",
+             "Show a model's pair style, species order, MPI ranks and the in.liPSCl -var settings; without "
+             "--model/--potential, list the shipped models (architecture, label source, validation errors).")
     _add_potential_args(sp, many=False)
 
     sp = add("compile", cmd_compile, "compile a model package for the LAMMPS pair styles (cached)",
