@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = {"nequip": "nequip-chgnet-pbe", "allegro": "allegro-chgnet-pbe"}  # shipped labels
+MODELS = {"nequip": "nequip-chgnet-pbe", "allegro": "allegro-chgnet-pbe", "mace": "mace-chgnet-pbe"}  # shipped labels
 # supercells n (n x n x n cubic cells of 52 atoms: 1 -> 52, 2 -> 416, 4 -> 3328, 8 -> 26,624, 12 -> 89,856)
 PROFILES = {
     "gpu": {"device": "cuda", "cuda_build": True, "correctness": [2, 4], "stability": [2, 2000],
@@ -487,9 +487,13 @@ def worker_correctness(cfg: dict, deadline: float) -> None:
                 "df_rel": float(np.abs(f - f0).max() / np.abs(f0).max()),
                 "dw_rel": float(np.abs(w - w0).max() / np.abs(w0).max())}
 
+    if "mace" in cfg["models"]:
+        mace_correctness(cfg, res)
     for n in cfg["correctness"]:
         atoms = _cell(n, seed=n)
         for arch, m in cfg["models"].items():
+            if arch == "mace":  # checked against its stored reference above
+                continue
             if time.time() > deadline - 5:
                 res.note(f"stopped at {len(atoms)} atoms: out of time")
                 return
@@ -522,6 +526,35 @@ def worker_correctness(cfg: dict, deadline: float) -> None:
                 res.add({"model": m["label"], "atoms": len(atoms), "compared": "", "error": repr(exc)[:400]})
     if cfg["device"] == "cpu":
         res.note("CPU rehearsal: the pair styles ran on the CPU; `edges gpu` needs a CUDA build and device")
+
+
+def mace_correctness(cfg: dict, res) -> None:
+    """The MACE export on the device against MACE's own calculator on the structures stored with it (52 and 416
+    atoms, triclinic): no mace-torch needed."""
+    import numpy as np
+
+    from lmpflow.lammps.calculator import LammpsCalculator
+    from lmpflow.potentials import mace
+
+    m = cfg["models"]["mace"]
+    for ref in mace.read_reference(mace.reference_path(m["package"])):
+        t0 = time.time()
+        try:
+            atoms = ref.copy()
+            atoms.calc = LammpsCalculator([f"pair_style lmpflow/mace device {cfg['device']}",
+                                           f"pair_coeff * * {m['pt2']} Li P S Cl"])
+            e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+            atoms.calc.close()
+            e0, f0, s0 = ref.get_potential_energy(), ref.get_forces(), ref.get_stress()
+            row = {"model": m["label"], "atoms": len(atoms), "compared": f"lmpflow/mace ({cfg['device']}) vs stored "
+                   "MACE calculator (cpu)", "energy": e, "de_per_atom": abs(e - e0) / len(f0),
+                   "de_rel": abs(e - e0) / abs(e0), "df_rel": float(np.abs(f - f0).max() / np.abs(f0).max()),
+                   "dw_rel": float(np.abs(s - s0).max() / np.abs(s0).max())}
+            row["ok"] = bool(row["de_rel"] <= TOL["energy_rel"] and row["df_rel"] <= TOL["forces_rel"]
+                             and row["dw_rel"] <= TOL["virial_rel"])
+            res.add(row | {"seconds": round(time.time() - t0, 1)})
+        except Exception as exc:  # noqa: BLE001 - record and go on
+            res.add({"model": m["label"], "atoms": len(ref), "compared": "", "error": repr(exc)[:400]})
 
 
 def worker_stability(cfg: dict, deadline: float) -> None:
