@@ -108,6 +108,19 @@ def test_nve_conserves_energy():
     assert np.abs(energies - energies[0]).max() / 52 < 2e-4, energies
 
 
+def test_md_run_through_in_lipscl(tmp_path):
+    """The path of every sweep run: in.liPSCl with `-var arch mace`, the ZBL core, NVT, the dump analysed into a
+    run record with D and the framework's mobility."""
+    from lmpflow.lammps.rundir import write_run_inputs
+    from lmpflow.workflows.single_run import run_md
+
+    write_run_inputs(tmp_path / "run", li6ps5cl(), potential=as_potential("mace-chgnet-pbe"), T_K=800, seed=2,
+                     steps=400, eq_steps=50, dump_every=10)
+    res = run_md(tmp_path / "run", progress=False)
+    assert res["arch"] == "mace" and res["D_cm2_s"] > 0 and res["framework"]["species"] == ["P", "S", "Cl"]
+    assert "pair_style      hybrid/overlay lmpflow/mace  zbl 1 1.5" in (tmp_path / "run" / "log.lammps").read_text()
+
+
 # ------------------------------------------------------------------------------------------------- bad input
 def _error(pair_lines) -> str:
     atoms = li6ps5cl()

@@ -11,6 +11,7 @@ from lmpflow.workflows.compare import model_factors
 def test_default_factors_come_from_the_model_sidecar():
     assert model_factors("nequip-chgnet-pbe") == {"arch": "nequip", "xc": "PBE"}
     assert model_factors(find_model("allegro-chgnet-pbe")) == {"arch": "allegro", "xc": "PBE"}
+    assert model_factors("mace-chgnet-pbe") == {"arch": "mace", "xc": "PBE"}
     r2scan = find_model("nequip-chgnet-r2scan")
     assert model_factors(r2scan) == {"arch": "nequip", "xc": r2scan.metadata["functional"]}
     # without a functional the label source stands for it

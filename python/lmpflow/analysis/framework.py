@@ -46,7 +46,7 @@ class FrameworkMobility:
                 f"temperature (lmpflow validate) or run cooler")
 
     def to_json(self) -> dict:
-        return {"t_ps": list(self.t_ps), "msd_A2": {s: list(v) for s, v in self.msd_A2.items()},
+        return {"species": list(self.species), "t_ps": list(self.t_ps), "msd_A2": {s: list(v) for s, v in self.msd_A2.items()},
                 "D_cm2_s": dict(self.D_cm2_s), "mobile": list(self.mobile)}
 
 
