@@ -3,6 +3,7 @@
 
 #include "backends/backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #ifdef __GLIBC__
@@ -44,6 +45,16 @@ void release_kept_memory()
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
+}
+
+void fill_result(torch::Tensor energy, torch::Tensor forces, torch::Tensor virial, int64_t n_nodes, Result &result)
+{
+  energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  result.atomic_energy.assign(energy.data_ptr<double>(), energy.data_ptr<double>() + n_nodes);
+  result.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n_nodes);
+  std::copy(virial.data_ptr<double>(), virial.data_ptr<double>() + 9, result.virial);
 }
 
 }    // namespace lmpflow

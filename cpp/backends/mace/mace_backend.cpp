@@ -144,12 +144,7 @@ void MaceBackend::evaluate(const Graph &g, int64_t n_owned, Result &r)
   } catch (const std::exception &ex) {
     throw ModelError("MACE model evaluation failed: " + std::string(ex.what()).substr(0, 400));
   }
-  energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  r.atomic_energy.assign(energy.data_ptr<double>(), energy.data_ptr<double>() + n);
-  r.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n);
-  std::copy(virial.data_ptr<double>(), virial.data_ptr<double>() + 9, r.virial);
+  fill_result(energy, forces, virial, n, r);
 }
 
 }    // namespace

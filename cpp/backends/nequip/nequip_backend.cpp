@@ -439,12 +439,7 @@ void NequipBackend::run(std::map<std::string, torch::Tensor> &in, int64_t n_node
   if (!energy.defined() || !forces.defined() || !virial.defined())
     throw ModelError("model returned fewer outputs than its metadata lists");
 
-  energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  r.atomic_energy.assign(energy.data_ptr<double>(), energy.data_ptr<double>() + n_nodes);
-  r.forces.assign(forces.data_ptr<double>(), forces.data_ptr<double>() + 3 * n_nodes);
-  std::copy(virial.data_ptr<double>(), virial.data_ptr<double>() + 9, r.virial);
+  fill_result(energy, forces, virial, n_nodes, r);
 }
 
 #ifdef LMPFLOW_CUDA

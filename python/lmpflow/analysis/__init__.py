@@ -8,22 +8,22 @@ This package imports nothing from lmpflow's LAMMPS, potential, input, run or swe
 
 from .arrhenius import K_B_EV_K, ArrheniusFit, Prediction, TwoRegimeFit, fit_arrhenius
 from .conductivity import (
-                           ConductivityResult,
-                           HavenResult,
-                           conductivity_from_msd,
-                           conductivity_nernst_einstein,
-                           haven_ratio,
+    ConductivityResult,
+    HavenResult,
+    conductivity_from_msd,
+    conductivity_nernst_einstein,
+    haven_ratio,
 )
 from .diffusion import A2_PER_PS_TO_CM2_PER_S, DiffusionResult, diffusion_coefficient, fit_window
 from .msd import MSDResult, combine_msd, msd
 from .replicas import (
-                           CombinedEstimate,
-                           ConvergenceCurve,
-                           combine_trajectories,
-                           convergence_vs_length,
-                           convergence_vs_trajectories,
-                           length_needed_ps,
-                           trajectories_needed,
+    CombinedEstimate,
+    ConvergenceCurve,
+    combine_trajectories,
+    convergence_vs_length,
+    convergence_vs_trajectories,
+    length_needed_ps,
+    trajectories_needed,
 )
 
 __all__ = [

@@ -42,8 +42,8 @@ class FrameworkMobility:
         cause = ("PS4 units may rotate freely or S diffuses" if self.mobile == ("S",) else
                  "the framework is molten or amorphising")
         return (f"framework MSD grows linearly between {self.t_ps[0]:g} and {self.t_ps[1]:g} ps ({growth}): "
-                f"{cause}, so D describes a liquid, not ion hopping in a solid. Check the model at this "
-                f"temperature (lmpflow validate) or run cooler")
+                f"{cause}, so D describes a liquid, not ion hopping in a solid. Check the model against its "
+                f"reference at this temperature, or run cooler")
 
     def to_json(self) -> dict:
         return {"species": list(self.species), "t_ps": list(self.t_ps), "msd_A2": {s: list(v) for s, v in self.msd_A2.items()},

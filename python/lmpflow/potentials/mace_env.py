@@ -41,16 +41,11 @@ def torch_requirement() -> str:
     return "torch==" + torch.__version__.split("+")[0]
 
 
-def python(create: bool = True) -> Path:
-    """The MACE environment's Python, creating the environment first if it is missing and `create`."""
+def python() -> Path:
+    """The MACE environment's Python, creating the environment first if it is missing."""
     env = location()
     exe = env / "bin" / "python"
-    if (env / _MARKER).is_file() and exe.is_file():
-        return exe
-    if not create:
-        raise RuntimeError(f"the MACE environment {env} does not exist: create it with `lmpflow mace-env` "
-                           "(or scripts/install.sh --with-mace)")
-    return ensure()
+    return exe if (env / _MARKER).is_file() and exe.is_file() else ensure()
 
 
 def ensure() -> Path:
@@ -67,15 +62,11 @@ def ensure() -> Path:
         say(f"lmpflow: creating the MACE environment {env} ({' '.join(requirements)}); this takes a few "
             "minutes, once")
         log = env.with_name(env.name + "-install.log")
-        with open(log, "w") as fh:
-            for cmd in ([sys.executable, "-m", "venv", str(env)],
-                        # torch first and pinned, so mace-torch's bare "torch" requirement is already met
-                        [str(exe), "-m", "pip", "install", "-q", requirements[0]],
-                        [str(exe), "-m", "pip", "install", "-q", *requirements[1:]]):
-                if subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode != 0:
-                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                    raise RuntimeError(f"creating the MACE environment failed at `{' '.join(cmd)}`; full log in "
-                                       f"{log}. Last lines:\n{tail}")
+        for cmd in ([sys.executable, "-m", "venv", str(env)],
+                    # torch first and pinned, so mace-torch's bare "torch" requirement is already met
+                    [str(exe), "-m", "pip", "install", "-q", requirements[0]],
+                    [str(exe), "-m", "pip", "install", "-q", *requirements[1:]]):
+            run_tool(cmd, log, f"creating the MACE environment (`{' '.join(cmd)}`)")
         versions = subprocess.run([str(exe), "-c", "import json, torch, e3nn, mace; print(json.dumps({'torch': "
                                    "torch.__version__, 'e3nn': e3nn.__version__, 'mace': mace.__version__}))"],
                                   capture_output=True, text=True, check=True).stdout

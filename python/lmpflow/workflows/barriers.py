@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
+from ase.geometry import find_mic
 
 from lmpflow._host import atomic_write_text
 from lmpflow.analysis.neb import DEFAULT_FMAX, NebResult, relax, run_neb
@@ -109,9 +110,7 @@ def _hop_band(atoms: Atoms, candidates: list[CanonicalHop], calc, name: str, lab
         initial = initial.copy()
         ok_final = relax(final, calc, fmax, logfile=logfile)
         li = hop.li_index - (hop.removed_index is not None and hop.removed_index < hop.li_index)
-        d = final.positions[li] - initial.positions[li]
-        frac = np.linalg.solve(initial.cell.array.T, d)
-        separation = float(np.linalg.norm((frac - np.round(frac)) @ initial.cell.array))
+        separation = float(find_mic(final.positions[li] - initial.positions[li], initial.cell, initial.pbc)[1])
         what = f"Li {hop.li_index} {hop.mechanism} {hop.distance_A:.2f} A hop"
         if separation < COLLAPSE_FRACTION * hop.distance_A:
             tried.append(f"{what}: endpoints relaxed into one minimum ({separation:.2f} A apart)")

@@ -81,8 +81,9 @@ def analyse_dump(dump_path: str | os.PathLike, timestep_ps: float, T_K: float, i
         "framework_mobile": " ".join(framework.mobile) if framework else None,
         "framework": framework.to_json() if framework else None,
     }
-    if framework and framework.warning():
-        out["analysis_warnings"].append(framework.warning())
+    moved = framework.warning() if framework else None
+    if moved:
+        out["analysis_warnings"].append(moved)
     return out, res
 
 

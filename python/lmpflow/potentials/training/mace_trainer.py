@@ -55,9 +55,9 @@ def split_dataset(dataset_xyz: str | Path, workdir: Path, val_fraction: float = 
         if "stress" in results:
             copy.info["REF_stress"] = np.asarray(results["stress"], float)
         tagged.append(copy)
-    held = np.random.default_rng(seed).permutation(len(tagged))[: max(1, round(val_fraction * len(tagged)))]
-    valid = [tagged[k] for k in sorted(held)]
-    train = [a for k, a in enumerate(tagged) if k not in set(held)]
+    held = set(np.random.default_rng(seed).permutation(len(tagged))[: max(1, round(val_fraction * len(tagged)))])
+    valid = [a for k, a in enumerate(tagged) if k in held]
+    train = [a for k, a in enumerate(tagged) if k not in held]
     workdir.mkdir(parents=True, exist_ok=True)
     write(workdir / "train.extxyz", train)
     write(workdir / "valid.extxyz", valid)
@@ -92,17 +92,21 @@ def train_command(workdir: Path, name: str, preset: str = "small", r_max: float 
     return args
 
 
-def errors(source: Path, frames: list, workdir: Path, split: str) -> dict:
-    """MAEs of the trained model (MACE's own calculator) on labelled `frames`: meV/atom, meV/A, meV/A^3."""
-    ref = mace.write_reference(source, frames, workdir / f"{split}-predictions.npz")
-    predicted = mace.read_reference(ref)
-    e = [abs(p.get_potential_energy() - a.info["REF_energy"]) / len(a) for p, a in zip(predicted, frames)]
-    f = np.concatenate([np.abs(p.get_forces() - a.arrays["REF_forces"]).ravel() for p, a in zip(predicted, frames)])
-    s = [np.abs(p.get_stress() - a.info["REF_stress"]) for p, a in zip(predicted, frames) if "REF_stress" in a.info]
-    out = {f"{split}_energy_mae_meV_atom": round(1000 * float(np.mean(e)), 3),
-           f"{split}_forces_mae_meV_A": round(1000 * float(np.mean(f)), 3)}
-    if s:
-        out[f"{split}_stress_mae_meV_A3"] = round(1000 * float(np.mean(s)), 3)
+def errors(source: Path, splits: dict[str, list], workdir: Path) -> dict:
+    """MAEs of the trained model (MACE's own calculator, one run for every split) on each split's labelled
+    frames: {split}_energy_mae_meV_atom, {split}_forces_mae_meV_A, {split}_stress_mae_meV_A3."""
+    frames = [a for split in splits.values() for a in split]
+    predicted = iter(mace.read_reference(mace.write_reference(source, frames, workdir / "predictions.npz")))
+    out = {}
+    for split, labelled in splits.items():
+        pairs = [(next(predicted), a) for a in labelled]
+        e = [abs(p.get_potential_energy() - a.info["REF_energy"]) / len(a) for p, a in pairs]
+        f = np.concatenate([np.abs(p.get_forces() - a.arrays["REF_forces"]).ravel() for p, a in pairs])
+        s = [np.abs(p.get_stress() - a.info["REF_stress"]) for p, a in pairs if "REF_stress" in a.info]
+        out[f"{split}_energy_mae_meV_atom"] = round(1000 * float(np.mean(e)), 3)
+        out[f"{split}_forces_mae_meV_A"] = round(1000 * float(np.mean(f)), 3)
+        if s:
+            out[f"{split}_stress_mae_meV_A3"] = round(1000 * float(np.mean(s)), 3)
     return out
 
 
@@ -138,7 +142,7 @@ def train_package(dataset_xyz: str | Path, arch: str, out: str | Path, preset: s
         "training_set": {"path": Path(dataset_xyz).name, "n_frames": len(train) + len(valid)},
         "train_wall_s": round(train_s, 1),
         "errors": {"epochs": int(train_kwargs.get("max_epochs") or SCHEDULES[preset]["max_epochs"]),
-                   **errors(source, subset, workdir, "train"), **errors(source, valid, workdir, "val")},
+                   **errors(source, {"train": subset, "val": valid}, workdir)},
         **{f"{k}_version": v for k, v in mace_env.versions().items() if k != "requirements"},
     }
     if label_source in LABEL_SOURCES:

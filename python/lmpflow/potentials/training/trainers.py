@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpflow._host import atomic_write_text, publish
+from lmpflow._host import atomic_write_text, publish, run_tool
 from lmpflow.potentials.backends import ARCHS, backend
-from lmpflow.potentials.nequip import PACKAGE_SUFFIX, nequip_tool, run_tool
+from lmpflow.potentials.nequip import PACKAGE_SUFFIX, nequip_tool
 from lmpflow.potentials.registry import ModelSpec, compiled_model, find_model, write_sidecar
 from lmpflow.potentials.training.labels import LABEL_SOURCES, label_note
 from lmpflow.system.structures import SPECIES
