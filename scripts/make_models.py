@@ -160,55 +160,68 @@ def make_test_models(workdir: Path, test_list: Path, archs: list[str]) -> None:
             test_list.write_text("\n".join(lines) + "\n")
 
 
-def shipped_structures(workdir: Path, rounds: int = 2) -> Path:
-    """Structures of the shipped training set, grown by active learning.
+#: Loss weights of the shipped NequIP/Allegro models: stress errors are ~100x smaller numbers than force errors
+#: (eV/A^3 vs eV/A), so without a weight the equation of state is not learned at all.
+LOSS_WEIGHTS = dict(energy_weight=10.0, stress_weight=100.0)
 
-    Set 0: rattles, +-2 % strains and CHGNet MD snapshots at 600-1000 K. Round k trains a NequIP model on set k
-    (CHGNet-PBE labels) and runs its MD at 700/800-1000 K; the snapshots it visits (including unphysical
-    contacts or broken PS4 units it drives the system into) join set k+1, so the next model learns the regions
-    the previous one got wrong. Set 1 also gets large rattles (0.15-0.3 A) for short-range repulsion.
+
+def shipped_structures(workdir: Path, explorers: list[Path]) -> Path:
+    """Structures of the shipped training set: CHGNet-sampled cells plus the MD of earlier models (active learning).
+
+    Set 0: rattles, +-4 % strains, the 0/25/50 %-exchanged cells at lattice scalings 0.94-1.06 (the equation of
+    state) and CHGNet MD snapshots at 600-1000 K at scalings 0.97/1/1.03. Then each explorer model (default: a
+    NequIP model trained here on set 0 with CHGNet-PBE labels) runs MD at 700 and 1000 K; the snapshots it visits,
+    including the unphysical contacts, broken PS4 units or molten frameworks it drives the system into, join the
+    set with large rattles (0.15-0.3 A) for short-range repulsion, so the next models learn where these went wrong.
     """
     from ase.io import read, write
 
-    base_kw = dict(n_rattle=40, n_strain=20, md_temperatures=(600, 800, 1000), md_steps=200, md_every=8, seed=0)
-    dataset(workdir, "li6ps5cl", "chgnet-pbe", **base_kw)
-    previous = workdir / "li6ps5cl-structures.extxyz"
-    for k in range(rounds):
-        out = workdir / f"li6ps5cl-v{k + 1}-structures.extxyz"
-        if out.is_file():
-            previous = out
-            continue
-        data = workdir / (f"li6ps5cl-v{k}-chgnet-pbe.extxyz" if k else "li6ps5cl-chgnet-pbe.extxyz")
-        if not data.is_file():
-            labels.make_training_set(data, source="chgnet-pbe", configurations=read(previous, index=":"),
-                                     max_force=MAX_FORCE)
-        model = workdir / f"round{k}-nequip-chgnet-pbe{nequip_files.PACKAGE_SUFFIX}"
+    base_kw = dict(n_rattle=40, n_strain=40, max_strain=0.04, volume_scales=(0.94, 0.97, 1.0, 1.03, 1.06),
+                   md_temperatures=(600, 800, 1000), md_steps=200, md_every=8, md_scales=(0.97, 1.0, 1.03), seed=0)
+    out = workdir / "li6ps5cl-v3-structures.extxyz"
+    if out.is_file():
+        return out
+    base = dataset(workdir, "li6ps5cl-v3-base", "chgnet-pbe", **base_kw)
+    if not explorers:
+        model = workdir / f"round0-nequip-chgnet-pbe{nequip_files.PACKAGE_SUFFIX}"
         if not model.is_file():
-            t0 = time.time()
-            trainers.train_package(data, "nequip", model, preset="small", workdir=workdir / f"train-round{k}",
-                                 label=f"round{k}", label_source="chgnet-pbe", functional="PBE", r_max=5.0,
-                                 model_dtype="float32", max_epochs=40)
-            log(f"round-{k} model trained in {time.time() - t0:.0f} s")
-        explored = []
-        for temperature, seed in ((700.0 + 100 * k, 1 + 2 * k), (1000.0, 2 + 2 * k)):
-            check = md_check(model, temperature, steps=1000 if k == 0 else 2000, seed=seed, frames=explored)
-            log(f"round-{k} MD at {temperature} K: {json.dumps(check)}")
-        heavy = (labels.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11,
-                                                rattle_sigma=(0.15, 0.3)) if k == 0 else [])
-        if k > 0:
-            explored = explored[::2]  # longer runs: keep every 40th step
-        frames = read(previous, index=":") + heavy + explored
-        write(out, frames)
-        log(f"set {k + 1}: {len(frames)} structures ({len(heavy)} large rattles, {len(explored)} explored)")
-        previous = out
-    return previous
+            trainers.train_package(base, "nequip", model, preset="small", workdir=workdir / "train-round0",
+                                   label="round0", label_source="chgnet-pbe", functional="PBE", r_max=5.0,
+                                   model_dtype="float32", max_epochs=40, **LOSS_WEIGHTS)
+        explorers = [model]
+    explored = []
+    for k, model in enumerate(explorers):
+        for temperature, seed in ((700.0, 1 + 2 * k), (1000.0, 2 + 2 * k)):
+            frames = []
+            check = md_check(model, temperature, steps=2000, seed=seed, frames=frames)
+            explored += frames[::2]  # every 40th step
+            log(f"explorer {model.name} MD at {temperature} K: {json.dumps(check)}")
+    for atoms in explored:
+        atoms.info["kind"] = "explored"
+    heavy = labels.training_configurations(n_rattle=30, n_strain=0, md_steps=0, seed=11, rattle_sigma=(0.15, 0.3))
+    frames = read(workdir / "li6ps5cl-v3-base-structures.extxyz", index=":") + heavy + explored
+    write(out, frames)
+    log(f"training structures: {len(frames)} ({len(heavy)} large rattles, {len(explored)} explored)")
+    return out
+
+
+def fidelity(model: Path, source: str, workdir: Path) -> dict:
+    """`validate_model` of a shipped model against its labeler (the CHGNet weights of `source`): the figures its
+    sidecar records. The labeler's own numbers are cached in workdir, shared by the models of that source."""
+    from lmpflow.workflows import validate
+
+    result = validate.validate_model(model, source, md_temperatures_K=(900.0, 700.0), md_ps=4.0, md_seeds=2,
+                                     out_dir=workdir / f"validate-{model.name.split('.')[0]}",
+                                     cache_dir=workdir / "validation-cache", progress=log)
+    return validate.fidelity_summary(result)
 
 
 def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_default: bool,
-                 check_md: bool = True, epochs: int | None = None) -> None:
+                 check_md: bool = True, epochs: int | None = None, explorers: list[Path] = (),
+                 check_fidelity: bool = True) -> None:
     from ase.io import read
 
-    final = shipped_structures(workdir)
+    final = shipped_structures(workdir, list(explorers))
     structures = read(final, index=":")
     for source in sources:
         data = final.with_name(final.name.replace("structures", source))
@@ -225,9 +238,10 @@ def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_de
                 log(f"{pkg.name} exists; delete it to retrain")
                 continue
             t0 = time.time()
+            weights = LOSS_WEIGHTS if arch in trainers.PRESETS else {}
             trainer.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
                                   label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32",
-                                  max_epochs=epochs)
+                                  max_epochs=epochs, **weights)
             if arch == "mace":
                 ref = mace_files.write_reference(workdir / f"train-{label}" / f"{label}{mace_files.SOURCE_SUFFIX}",
                                                  reference_frames(), mace_files.reference_path(pkg), dtype="float32")
@@ -239,6 +253,10 @@ def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_de
                 info["md_check"] = md_check(pkg, 900.0, steps=2000)
                 registry.write_sidecar(pkg, info)
                 log(f"{label}: MD check {json.dumps(info['md_check'])}")
+            if check_fidelity:
+                info["fidelity"] = fidelity(pkg, source, workdir)
+                registry.write_sidecar(pkg, info)
+                log(f"{label}: fidelity {json.dumps(info['fidelity'])}")
             if compile_default and label == registry.DEFAULT_MODEL_LABEL:
                 t0 = time.time()
                 log(f"compiled default model -> {nequip_files.compile_model(pkg)} in {time.time() - t0:.0f} s")
@@ -256,6 +274,11 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=None, help="training epochs of the shipped models "
                     "(default: the 'small' preset's)")
     ap.add_argument("--no-md-check", action="store_true", help="skip the 4 ps MD stability check of each model")
+    ap.add_argument("--no-fidelity", action="store_true",
+                    help="skip validating each model against its labeler (lmpflow.validate_model)")
+    ap.add_argument("--explorers", type=Path, nargs="*", default=[],
+                    help="models whose MD at 700/1000 K supplies the active-learning frames (default: a NequIP "
+                         "model trained here on the CHGNet-sampled set)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch/OpenMP threads for labelling, training and compiling (the machine is shared)")
     args = ap.parse_args(argv)
@@ -271,7 +294,8 @@ def main(argv=None) -> None:
         make_test_models(args.workdir, args.test_list, args.archs)
     if args.shipped:
         make_shipped(args.workdir, args.archs, args.labels, compile_default=not args.no_compile,
-                     check_md=not args.no_md_check, epochs=args.epochs)
+                     check_md=not args.no_md_check, epochs=args.epochs, explorers=args.explorers,
+                     check_fidelity=not args.no_fidelity)
 
 
 if __name__ == "__main__":

@@ -219,3 +219,34 @@ def test_compare_with_factor_labels_reports_main_effects(tmp_path):
     md = (out / "report.md").read_text()
     assert "arch effect / xc effect = " in md and "Trajectories per point" in md
     assert "src='data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_validate_against_reference_frames(tmp_path, standin_file):
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+    from conftest import morse_standin_lines
+
+    from lmpflow.lammps.calculator import LammpsCalculator
+    from lmpflow.workflows.validate import validation_structures
+
+    calc = LammpsCalculator(morse_standin_lines())
+    frames, shifted = [], []
+    for atoms in validation_structures()[:4]:
+        atoms.calc = calc
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        frames.append(atoms.copy())
+        frames[-1].calc = SinglePointCalculator(frames[-1], energy=e, forces=f)
+        shifted.append(atoms.copy())
+        shifted[-1].calc = SinglePointCalculator(shifted[-1], energy=e, forces=f + 0.2)
+    write(tmp_path / "same.extxyz", frames)
+    write(tmp_path / "off.extxyz", shifted)
+    r = lmpflow_cli("validate", "--potential", standin_file, "--reference", tmp_path / "same.extxyz",
+                    "--out-dir", tmp_path / "v")
+    assert r.returncode == 0, r.stderr
+    assert "ok   force MAE" in r.stdout and "faithful" in r.stdout
+    assert (tmp_path / "v" / "validation.html").is_file()
+    r = lmpflow_cli("validate", "--potential", standin_file, "--reference", tmp_path / "off.extxyz",
+                    "--out-dir", tmp_path / "w")
+    assert r.returncode == 3 and "FAIL force MAE, meV/Å: 200" in r.stdout and "NOT faithful" in r.stdout
+    r = lmpflow_cli("validate", "--potential", standin_file, "--reference", "nonsense")
+    assert r.returncode == 1 and "neither an ASE calculator, a label source" in r.stderr

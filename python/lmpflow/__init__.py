@@ -44,6 +44,9 @@ _API = {
     "output.report": ["write_report"],
     "workflows.barriers": ["li_migration_barriers"],
     "workflows.compare": ["compare_models", "model_disagreement"],
+    "workflows.validate": ["validate_model", "validation_structures", "FIDELITY_TARGETS"],
+    "output.validation_report": ["write_validation_report"],
+    "analysis.rdf": ["rdf"],
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_WHERE) + ["plugin_path"]

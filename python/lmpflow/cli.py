@@ -21,6 +21,10 @@ _POTENTIAL_HELP = (
     "Needs the lmpflow LAMMPS plugin.")
 
 
+#: exit status of `lmpflow validate` when a fidelity check fails (errors exit with 1)
+NOT_FAITHFUL = 3
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     pass
 
@@ -418,6 +422,24 @@ def cmd_neb(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from lmpflow.workflows.validate import validate_model
+
+    (pot,) = _potentials(args, many=False)
+    result = validate_model(pot, args.reference, eos=not args.no_eos, eos_relax=not args.no_relax,
+                            md_temperatures_K=[] if args.no_md else args.T, md_ps=args.md_ps, md_seeds=args.seeds,
+                            md_timestep_fs=args.timestep_fs, reference_frame_ps=args.reference_frame_ps,
+                            out_dir=args.out_dir, cache_dir=args.cache_dir, progress=print)
+    e = result["errors"]["overall"]
+    print(f"errors: energy {e['energy_mae_meV_atom']:.1f} meV/atom, forces {e['force_mae_meV_A']:.1f} meV/Å"
+          + (f", stress {e['stress_mae_GPa']:.2f} GPa" if "stress_mae_GPa" in e else "") + " (MAE)")
+    for c in result["checks"]:
+        value = "–" if c["value"] is None else f"{c['value']:.4g}"
+        print(f"  {'ok  ' if c['passed'] else 'FAIL'} {c['check']}: {value} (target {c['target']:g})")
+    print(("faithful" if result["faithful"] else "NOT faithful") + f"; report {result['report']}")
+    return 0 if result["faithful"] else NOT_FAITHFUL
+
+
 def cmd_demo(args) -> int:
     from lmpflow.workflows.demo import run_demo
 
@@ -575,6 +597,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="NEB hops per model (--hops alone: no NEB)")
     sp.add_argument("--frames", type=int, default=10, help="shared frames for the disagreement (0: none)")
     sp.add_argument("--out-dir", default="compare_out")
+
+    sp = add("validate", cmd_validate, "validate a model against its labeler or reference frames (report page)",
+             "Energy, force and stress errors per species and structure kind on unseen cells (rattled, ±3 %% "
+             "strained, S/Cl-disordered) or on reference frames; with a labeler also the equation of state "
+             "(pressure, lattice constant), and D, temperature and Li-S/P-S RDFs from Langevin MD with both. "
+             "Writes validation.md/.html with parity plots. Exit status 0: every fidelity check passes, "
+             f"{NOT_FAITHFUL}: one fails (1: an error).")
+    _add_potential_args(sp, many=False)
+    sp.add_argument("--reference", required=True,
+                    help="the labeler (chgnet-pbe or chgnet-r2scan) or an extxyz of labelled DFT/AIMD frames "
+                         "(energy, forces, optionally stress)")
+    sp.add_argument("--out-dir", default="validate_out")
+    sp.add_argument("--T", type=float, nargs="+", default=[900.0], help="MD temperatures, K")
+    sp.add_argument("--md-ps", type=float, default=5.0, help="production length of each MD run, ps")
+    sp.add_argument("--seeds", type=int, default=3, help="MD runs per temperature and potential")
+    sp.add_argument("--timestep-fs", type=float, default=2.0, help="MD timestep, fs")
+    sp.add_argument("--reference-frame-ps", type=float, default=None,
+                    help="the reference frames are an AIMD trajectory with this interval (ps): compare its D "
+                         "and RDFs with the model's MD at the first --T")
+    sp.add_argument("--no-md", action="store_true", help="skip the MD comparison")
+    sp.add_argument("--no-eos", action="store_true", help="skip the equation of state")
+    sp.add_argument("--no-relax", action="store_true", help="equation of state without relaxing positions")
+    sp.add_argument("--cache-dir", default=None, help="keep the labeler's own results here for the next model")
 
     sp = add("demo", cmd_demo, "short sweep on the shipped default model: D(T), Ea, σ(300 K) and plots",
              "About 10 minutes on 2 cores (first use includes compiling the model). --potential runs it with a "

@@ -90,3 +90,12 @@ class LammpsCalculator(Calculator):
         self.n_calls += 1
         self.results = {"energy": energy, "free_energy": energy, "forces": self._session.forces(),
                         "stress": self._session.stress(_PRESSURE)}
+
+
+def calculator_for(model, species=None) -> LammpsCalculator:
+    """A LammpsCalculator of anything `lmpflow.potentials.potential.as_potential` resolves (a shipped model's
+    label, a model file, a Potential, classical pair lines); `species` is the type order of classical lines."""
+    from lmpflow.potentials.potential import as_potential
+
+    pot = as_potential(model, species=species or SPECIES)
+    return LammpsCalculator(pot.lammps_pair_lines(), pot.species)

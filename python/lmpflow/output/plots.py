@@ -232,3 +232,78 @@ def plot_error_vs_trajectories(points, png: str | os.PathLike, target_rel_err: f
     ax.legend(fontsize=6 if n_entries > 8 else 7, ncol=2 if n_entries > 8 else 1)
     fig.tight_layout()
     return save_figure(fig, png)
+
+
+_SPECIES_COLOURS = {"Li": "tab:green", "P": "tab:purple", "S": "gold", "Cl": "tab:cyan"}
+
+
+def plot_parity(parity: dict, png: str | os.PathLike, title: str = "") -> Path:
+    """Model against reference: energy per atom (eV), force components by species (eV/Å), stress (GPa)."""
+    from matplotlib.figure import Figure
+
+    panels = [("energy (eV/atom)", parity["energy_reference_eV_atom"], parity["energy_model_eV_atom"], None)]
+    panels.append(("force component (eV/Å)", parity["forces_reference_eV_A"], parity["forces_model_eV_A"],
+                   parity["force_species"]))
+    if len(parity["stress_reference_GPa"]):
+        panels.append(("stress component (GPa)", parity["stress_reference_GPa"], parity["stress_model_GPa"], None))
+    fig = Figure(figsize=(4.2 * len(panels), 4))
+    for ax, (name, ref, mod, species) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        ref, mod = np.asarray(ref), np.asarray(mod)
+        if species is None:
+            ax.scatter(ref.ravel(), mod.ravel(), s=8, alpha=0.7)
+        else:
+            for s in dict.fromkeys(species):
+                sel = np.asarray(species) == s
+                ax.scatter(ref[sel].ravel(), mod[sel].ravel(), s=3, alpha=0.5, label=s,
+                           color=_SPECIES_COLOURS.get(s))
+            ax.legend(fontsize=7, markerscale=3)
+        lo, hi = min(ref.min(), mod.min()), max(ref.max(), mod.max())
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.set_xlabel(f"reference {name}")
+        ax.set_ylabel(f"model {name}")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, png)
+
+
+def plot_eos(eos: dict, png: str | os.PathLike) -> Path:
+    """Energy per cell relative to its minimum (eV) and pressure (GPa) against the lattice constant (Å)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.8))
+    ax_e, ax_p = fig.subplots(1, 2)
+    a = eos["lattice_constant_A"]
+    for side, style in (("reference", "ko-"), ("model", "s--")):
+        d = eos[side]
+        x = a * np.asarray(d["scales"])
+        ax_e.plot(x, np.asarray(d["energies_eV"]) - min(d["energies_eV"]), style, label=side, ms=4)
+        ax_p.plot(x, d["pressures_GPa"], style, label=side, ms=4)
+    ax_p.axhline(0.0, color="grey", lw=0.6)
+    ax_e.set_xlabel("lattice constant (Å)")
+    ax_e.set_ylabel("E − E_min (eV/cell)")
+    ax_p.set_xlabel("lattice constant (Å)")
+    ax_p.set_ylabel("pressure (GPa)")
+    ax_e.legend(fontsize=8)
+    return save_figure(fig, png)
+
+
+def plot_md_comparison(md: Sequence[dict], png: str | os.PathLike) -> Path:
+    """Per temperature: Li MSD (Å²) against time (ps), and each RDF g(r), model against reference."""
+    from matplotlib.figure import Figure
+
+    pairs = list(md[0]["model"]["rdfs"])
+    fig = Figure(figsize=(3.6 * (1 + len(pairs)), 3.2 * len(md)))
+    axes = fig.subplots(len(md), 1 + len(pairs), squeeze=False)
+    for row, piece in zip(axes, md):
+        for side, style in (("reference", "k-"), ("model", "--")):
+            res = piece[side]["msd"]
+            row[0].plot(res.t_ps, res.total_A2, style, label=side)
+            for ax, pair in zip(row[1:], pairs):
+                g = piece[side]["rdfs"][pair]
+                ax.plot(g.r_A, g.g, style, label=side)
+                ax.set_xlabel("r (Å)")
+                ax.set_ylabel(f"g {pair}(r)")
+        row[0].set_xlabel("t (ps)")
+        row[0].set_ylabel(f"Li MSD (Å²), {piece['T_K']:g} K")
+        row[0].legend(fontsize=7)
+    return save_figure(fig, png)

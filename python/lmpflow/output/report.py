@@ -103,7 +103,7 @@ def _cell(v) -> str:
     return v if isinstance(v, str) else _fmt(v)
 
 
-class _Doc:
+class ReportPage:
     """The report as blocks (headings, paragraphs, tables with their CSV, figures), rendered to Markdown and to
     one self-contained HTML page."""
 
@@ -181,7 +181,7 @@ def write_report(sweep_dirs_or_tables, neb_results=None, ensemble_results: dict 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = load_sweep_tables(sweep_dirs_or_tables)
-    doc = _Doc(out)
+    doc = ReportPage(out)
     doc.h(1, title)
     _transport_section(doc, tables)
     _trajectories_section(doc, tables, target_rel_err)
@@ -196,7 +196,7 @@ def write_report(sweep_dirs_or_tables, neb_results=None, ensemble_results: dict 
     return md
 
 
-def _transport_section(doc: _Doc, tables: dict) -> None:
+def _transport_section(doc: ReportPage, tables: dict) -> None:
     arr, summ = tables["arrhenius"], tables["summary"]
     n_runs = summ.groupby("label")["n_runs"].agg(["min", "max"]) if "n_runs" in summ else None
     doc.h(2, "Models and transport")
@@ -223,7 +223,7 @@ def _transport_section(doc: _Doc, tables: dict) -> None:
     doc.img("Arrhenius plot of D per model", plot_arrhenius_comparison(tables, doc.out / "arrhenius_compare.png"))
 
 
-def _trajectories_section(doc: _Doc, tables: dict, target: float | None) -> None:
+def _trajectories_section(doc: ReportPage, tables: dict, target: float | None) -> None:
     import pandas as pd
 
     summ, ad = tables["summary"], tables.get("adaptive")
@@ -263,7 +263,7 @@ def _quantity_name(q: str, T: float) -> str:
     return {"Ea_eV": "Ea (eV)", "ln_sigma300": "ln σ(300 K)"}.get(q, q)
 
 
-def _factorial_section(doc: _Doc, tables: dict, factors, alpha: float) -> None:
+def _factorial_section(doc: ReportPage, tables: dict, factors, alpha: float) -> None:
     from lmpflow.analysis.factorial import default_factors
 
     factors = dict(factors or default_factors(tables))
@@ -318,7 +318,7 @@ def _verdict(r) -> str:
     return f"the {a} effect is as large as the {b} effect within the uncertainty"
 
 
-def _pairwise_section(doc: _Doc, tables: dict, alpha: float) -> None:
+def _pairwise_section(doc: ReportPage, tables: dict, alpha: float) -> None:
     pw = pairwise_differences(tables, alpha)
     if pw.empty:
         return
@@ -331,7 +331,7 @@ def _pairwise_section(doc: _Doc, tables: dict, alpha: float) -> None:
               df=pw)
 
 
-def _neb_section(doc: _Doc, neb) -> None:
+def _neb_section(doc: ReportPage, neb) -> None:
     if neb.empty:
         return
     doc.h(2, "NEB barriers")
@@ -350,7 +350,7 @@ def _neb_section(doc: _Doc, neb) -> None:
     doc.img("Forward NEB barrier per hop and model", plot_barriers(neb, doc.out / "neb_barriers.png"))
 
 
-def _disagreement_section(doc: _Doc, e: dict) -> None:
+def _disagreement_section(doc: ReportPage, e: dict) -> None:
     doc.h(2, f"Model disagreement on {e['n_frames']} shared frames")
     doc.p("Per-atom force spread s_i = sqrt(mean_m |F_i^m − ⟨F_i⟩|²) over models; energy spread = std over models "
           "of E/N.")

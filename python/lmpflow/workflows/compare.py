@@ -12,14 +12,13 @@ import numpy as np
 from ase.calculators.calculator import BaseCalculator
 
 from lmpflow.analysis.comparison import ALPHA
-from lmpflow.lammps.calculator import LammpsCalculator
+from lmpflow.lammps.calculator import calculator_for
 from lmpflow.lammps.rundir import DUMP_NAME
 from lmpflow.output.report import write_report
 from lmpflow.potentials.backends import ModelFileError
 from lmpflow.potentials.potential import Potential, as_potential
 from lmpflow.potentials.registry import ModelSpec, find_model, sidecar
 from lmpflow.system.sites import HOP_NAMES
-from lmpflow.system.structures import SPECIES
 from lmpflow.workflows.barriers import li_migration_barriers
 from lmpflow.workflows.sweep import run_sweep
 
@@ -98,8 +97,7 @@ def _as_calculator(model, species):
     """(calculator, whether it is ours to close) for an ASE calculator or anything `as_potential` takes."""
     if isinstance(model, BaseCalculator):
         return model, False
-    pot = as_potential(model, species=species or SPECIES)
-    return LammpsCalculator(pot.lammps_pair_lines(), pot.species), True
+    return calculator_for(model, species), True
 
 
 def model_disagreement(models: Mapping, frames, species: Sequence[str] | None = None,

@@ -100,24 +100,31 @@ def label_frames(frames: Iterable, source: str = "chgnet-pbe") -> list:
     return out
 
 
-def _strip(atoms):
-    """A calculator-free copy with only positions/cell/species (what goes into a training file)."""
+def _strip(atoms, kind: str):
+    """A calculator-free copy with only positions/cell/species and its kind (what goes into a training file)."""
     from ase import Atoms
 
     clean = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True)
+    clean.info["kind"] = kind
     return clean
 
 
 def training_configurations(n_rattle: int = 40, n_strain: int = 20, md_temperatures: Sequence[float] = (500, 700, 900),
                             md_steps: int = 300, md_every: int = 10, md_timestep_fs: float = 2.0, seed: int = 0,
-                            md_source: str = "chgnet-pbe", rattle_sigma: tuple[float, float] = (0.03, 0.15)) -> list:
+                            md_source: str = "chgnet-pbe", rattle_sigma: tuple[float, float] = (0.03, 0.15),
+                            max_strain: float = 0.02, volume_scales: Sequence[float] = (),
+                            md_scales: Sequence[float] = (1.0,)) -> list:
     """Unlabelled Li6PS5Cl configurations (52 atoms) covering what MD at 500-900 K visits.
 
     * n_rattle ordered/site-exchanged cells with Gaussian displacements of rattle_sigma[0]..[1] A (large ones
       give the close contacts that teach the model short-range repulsion);
-    * n_strain cells under random strains of up to +-2 % (with small rattles) for the stress/volume response;
-    * snapshots every `md_every` steps of Langevin MD driven by CHGNet `md_source` at each temperature (K),
-      starting from cells with 0, 25 and 50 % Cl/S site exchange so Li hops and anion disorder are sampled.
+    * n_strain cells under random strains of up to +-max_strain (with small rattles) for the stress response;
+    * for each of `volume_scales`, the 0/25/50 % exchanged cells with every lattice vector scaled by it (small
+      rattle): the equation of state the model must reproduce;
+    * snapshots every `md_every` steps of Langevin MD driven by CHGNet `md_source` at each temperature (K) and
+      lattice scaling in `md_scales`, starting from cells with 0, 25 and 50 % Cl/S site exchange so Li hops and
+      anion disorder are sampled.
+    Each frame's info["kind"] says which of rattled / strained / volume / md it is.
     """
     rng = np.random.default_rng(seed)
     starts = [li6ps5cl(site_exchange=x, seed=seed + k) for k, x in enumerate((0.0, 0.25, 0.5))]
@@ -126,17 +133,27 @@ def training_configurations(n_rattle: int = 40, n_strain: int = 20, md_temperatu
         atoms = starts[k % len(starts)].copy()
         sigma = rattle_sigma[0] + (rattle_sigma[1] - rattle_sigma[0]) * k / max(1, n_rattle - 1)
         atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
-        frames.append(_strip(atoms))
+        frames.append(_strip(atoms, "rattled"))
     for k in range(n_strain):
         atoms = starts[k % len(starts)].copy()
-        strain = np.eye(3) + np.triu(rng.uniform(-0.02, 0.02, (3, 3)))
+        strain = np.eye(3) + np.triu(rng.uniform(-max_strain, max_strain, (3, 3)))
         atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)
         atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
-        frames.append(_strip(atoms))
+        frames.append(_strip(atoms, "strained"))
+    for scale in volume_scales:
+        for atoms in starts:
+            atoms = atoms.copy()
+            atoms.set_cell(atoms.cell.array * scale, scale_atoms=True)
+            atoms.positions += rng.normal(0.0, 0.03, atoms.positions.shape)
+            frames.append(_strip(atoms, "volume"))
     if md_steps > 0 and md_temperatures:
         with _torch_float32_default():
-            frames += _chgnet_md_snapshots(starts, md_source, md_temperatures, md_steps, md_every, md_timestep_fs,
-                                           rng, seed)
+            for scale in md_scales:
+                scaled = [a.copy() for a in starts]
+                for a in scaled:
+                    a.set_cell(a.cell.array * scale, scale_atoms=True)
+                frames += _chgnet_md_snapshots(scaled, md_source, md_temperatures, md_steps, md_every,
+                                               md_timestep_fs, rng, seed)
     return frames
 
 
@@ -156,7 +173,7 @@ def _chgnet_md_snapshots(starts, md_source, md_temperatures, md_steps, md_every,
                        rng=np.random.default_rng(seed + 100 + t_index))
         for _ in range(md_steps // md_every):
             dyn.run(md_every)
-            frames.append(_strip(atoms))
+            frames.append(_strip(atoms, "md"))
     return frames
 
 

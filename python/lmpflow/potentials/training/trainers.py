@@ -78,13 +78,17 @@ class _NoAliasDumper(__import__("yaml").SafeDumper):
 
 def training_config(arch: str, dataset: str | Path, r_max: float = 5.0, model_dtype: str = "float64",
                     preset: str = "small", out: str | Path | None = None, max_epochs: int | None = None,
-                    val_fraction: float = 0.1, seed: int = 1, zbl: bool = False, stress_weight: float = 1.0,
-                    lr: float | None = None, batch_size: int | None = None, **model_overrides) -> str:
+                    val_fraction: float = 0.1, seed: int = 1, zbl: bool = False, energy_weight: float = 1.0,
+                    stress_weight: float = 1.0, lr: float | None = None, batch_size: int | None = None,
+                    **model_overrides) -> str:
     """YAML config for `nequip-train` of a NequIP or Allegro model of Li, P, S, Cl on an extxyz dataset.
 
     arch: "nequip" | "allegro"; r_max: cutoff (A); model_dtype: "float32" | "float64"; preset: "tiny" (test
     models) | "small" (shipped models); zbl: add a ZBL core repulsion (keeps MD stable if atoms get closer than
-    anything in the data). Returns the YAML text and writes it to `out` if given.
+    anything in the data). energy_weight, stress_weight: loss coefficients of the per-atom energy (eV) and stress
+    (eV/Å³) squared errors relative to the forces' (eV/Å); stress errors are ~100× smaller numbers than force
+    errors, so a weight near 100 is what makes the equation of state matter. Returns the YAML text and writes
+    it to `out` if given.
     """
     import yaml
 
@@ -135,14 +139,16 @@ def training_config(arch: str, dataset: str | Path, r_max: float = 5.0, model_dt
 
     if use_stress:
         loss = {"_target_": "nequip.train.EnergyForceStressLoss", "per_atom_energy": True,
-                "coeffs": {"total_energy": 1.0, "forces": 1.0, "stress": float(stress_weight)}}
+                "coeffs": {"total_energy": float(energy_weight), "forces": 1.0, "stress": float(stress_weight)}}
         metrics = {"_target_": "nequip.train.EnergyForceStressMetrics",
-                   "coeffs": {"per_atom_energy_mae": 1.0, "forces_mae": 1.0, "stress_mae": 0.0}}
+                   # the best checkpoint weighs absolute errors as the loss weighs squared ones
+                   "coeffs": {"per_atom_energy_mae": float(energy_weight) ** 0.5, "forces_mae": 1.0,
+                              "stress_mae": float(stress_weight) ** 0.5}}
     else:
         loss = {"_target_": "nequip.train.EnergyForceLoss", "per_atom_energy": True,
-                "coeffs": {"total_energy": 1.0, "forces": 1.0}}
+                "coeffs": {"total_energy": float(energy_weight), "forces": 1.0}}
         metrics = {"_target_": "nequip.train.EnergyForceMetrics",
-                   "coeffs": {"per_atom_energy_mae": 1.0, "forces_mae": 1.0}}
+                   "coeffs": {"per_atom_energy_mae": float(energy_weight) ** 0.5, "forces_mae": 1.0}}
     loader = {"_target_": "torch.utils.data.DataLoader", "batch_size": schedule["batch_size"]}
     config = {
         "run": ["train", "val"],

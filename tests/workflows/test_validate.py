@@ -1,0 +1,153 @@
+"""lmpflow.validate_model against references with known answers (classical Morse stand-ins in LAMMPS)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+from conftest import morse_standin_lines
+
+from lmpflow.lammps.calculator import LammpsCalculator
+from lmpflow.potentials.potential import Potential
+from lmpflow.workflows.validate import (
+    EV_A3_GPA,
+    fidelity_summary,
+    langevin_md,
+    trajectory_md,
+    validate_model,
+    validation_structures,
+)
+
+
+def scaled_morse(k: float, li_well_eV: float = 0.20) -> list[str]:
+    """The stand-in with every length scaled by k (r0·k, alpha/k, cutoff·k): E_k(k·x) = E(x) exactly."""
+    out = []
+    for line in morse_standin_lines(li_well_eV):
+        w = line.split()
+        if w[0] == "pair_style":
+            w[2] = f"{float(w[2]) * k!r}"
+        elif w[0] == "pair_coeff":
+            w[4], w[5] = f"{float(w[4]) / k!r}", f"{float(w[5]) * k!r}"
+        out.append(" ".join(w))
+    return out
+
+
+def test_validation_structures_are_unseen_kinds():
+    frames = validation_structures()
+    kinds = [a.info["kind"] for a in frames]
+    assert {k: kinds.count(k) for k in set(kinds)} == {"rattled": 6, "strained": 6, "disordered": 6}
+    volumes = [a.get_volume() / 9.85 ** 3 for a, k in zip(frames, kinds) if k == "strained"]
+    assert min(volumes) == pytest.approx(0.97 ** 3) and max(volumes) == pytest.approx(1.03 ** 3)
+
+
+def test_the_reference_itself_is_faithful_and_the_page_is_written(tmp_path):
+    ref = LammpsCalculator(morse_standin_lines())
+    res = validate_model(Potential.classical(morse_standin_lines()), ref, eos_relax=False, md_ps=0.6, md_seeds=2,
+                         md_equilibration_ps=0.2, out_dir=tmp_path)
+    e = res["errors"]["overall"]
+    assert e["n_frames"] == 18
+    assert e["force_mae_meV_A"] < 1e-6 and e["energy_mae_meV_atom"] < 1e-6 and e["stress_mae_GPa"] < 1e-6
+    eos = res["eos"]
+    assert np.allclose(eos["model"]["pressures_GPa"], eos["reference"]["pressures_GPa"], atol=1e-9)
+    assert eos["model"]["lattice_scale"] == pytest.approx(eos["reference"]["lattice_scale"], abs=1e-12)
+    (md,) = res["md"]
+    # independent seeds: the same potential gives D within errors, the same structure, the set temperature
+    assert md["D_p_value"] > 0.05 and 0.5 < md["D_ratio"] < 2
+    assert max(md["rdf_difference"].values()) < 0.3
+    assert res["faithful"], [c for c in res["checks"] if not c["passed"]]
+    for name in ("validation.md", "validation.html", "validation.json", "parity.png", "eos.png", "md.png",
+                 "checks.csv", "errors_by_kind.csv", "errors_by_species.csv", "eos.csv", "md.csv", "parity.npz"):
+        assert (tmp_path / name).is_file(), name
+    html = (tmp_path / "validation.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "faithful" in html
+    stored = json.loads((tmp_path / "validation.json").read_text())
+    assert stored["checks"] == res["checks"]
+    parity = np.load(tmp_path / "parity.npz")
+    assert parity["forces_model_eV_A"].shape == (18 * 52, 3)
+    summary = fidelity_summary(res)
+    assert summary["faithful"] and set(summary["pressure_GPa"]) == {"0.97", "1", "1.03"}
+    json.dumps(summary)
+
+
+def test_known_errors_per_species_kind_and_pressure_from_frames(tmp_path):
+    """Reference frames = the stand-in's labels with known offsets: Li forces +0.06 eV/Å along x, energies
+    +5 meV/atom, stress +0.01 eV/Å³ on the diagonal (pressure -1.6 GPa)."""
+    calc = LammpsCalculator(morse_standin_lines())
+    frames = []
+    for k, atoms in enumerate(validation_structures()[:8]):
+        atoms.calc = calc
+        forces = atoms.get_forces().copy()
+        li = np.array(atoms.get_chemical_symbols()) == "Li"
+        forces[li, 0] += 0.06
+        stress = atoms.get_stress().copy()
+        stress[:3] += 0.01
+        energy = atoms.get_potential_energy() + 0.005 * len(atoms)
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
+        atoms.info = {"config_type": "aimd" if k % 2 else "relaxed"}
+        frames.append(atoms)
+    path = tmp_path / "dft.extxyz"
+    write(path, frames)
+    calc.close()
+    res = validate_model(Potential.classical(morse_standin_lines()), str(path))
+    e = res["errors"]
+    assert set(e["by_kind"]) == {"aimd", "relaxed"} and e["by_kind"]["aimd"]["n_frames"] == 4
+    assert e["by_species"]["Li"]["force_mae_meV_A"] == pytest.approx(60 / 3, rel=1e-4)
+    for s in ("P", "S", "Cl"):
+        assert e["by_species"][s]["force_mae_meV_A"] < 1e-3  # extxyz keeps 8 decimals
+    n_li = 24
+    assert e["overall"]["force_mae_meV_A"] == pytest.approx(60 / 3 * n_li / 52, rel=1e-4)
+    assert e["overall"]["energy_offset_meV_atom"] == pytest.approx(-5.0, rel=1e-6)
+    assert e["overall"]["pressure_offset_GPa"] == pytest.approx(0.01 * EV_A3_GPA, rel=1e-6)
+    assert "eos" not in res and res["md"] == []  # frames alone: no EOS, no MD (not a trajectory)
+
+
+def test_equation_of_state_finds_a_known_lattice_ratio():
+    """A stand-in with all lengths 1.5 % longer has its EOS minimum at 1.015 × the reference's."""
+    ref = LammpsCalculator(morse_standin_lines())
+    res = validate_model(Potential.classical(scaled_morse(1.015)), ref, eos_relax=False, md_temperatures_K=())
+    m, r = res["eos"]["model"], res["eos"]["reference"]
+    assert m["lattice_scale"] / r["lattice_scale"] == pytest.approx(1.015, rel=1e-3)
+    # B scales as 1/k^3: same energies in a k^3 larger volume
+    assert m["bulk_modulus_GPa"] * 1.015 ** 3 == pytest.approx(r["bulk_modulus_GPa"], rel=0.02)
+    lattice = next(c for c in res["checks"] if c["check"].startswith("equilibrium lattice"))
+    assert lattice["value"] == pytest.approx(0.015, rel=0.07) and not lattice["passed"]
+    assert not res["faithful"]
+    # lengths 10 % longer: the minimum is outside the scan, and the check says so instead of extrapolating
+    far = validate_model(Potential.classical(scaled_morse(1.10)), ref, eos_relax=False, md_temperatures_K=())
+    assert far["eos"]["model"]["beyond"] == "above" and far["eos"]["model"]["lattice_scale"] is None
+    lattice = next(c for c in far["checks"] if c["check"].startswith("equilibrium lattice"))
+    assert lattice["value"] is None and not lattice["passed"] and "above the scanned range" in lattice["detail"]
+    assert fidelity_summary(far)["lattice_constant_A"]["model"] == "> 10.44"
+
+
+def test_a_slower_model_fails_the_diffusion_check():
+    """Li-anion wells five times deeper (1.0 vs 0.2 eV) bind Li: the D test must see it in short runs."""
+    ref = LammpsCalculator(morse_standin_lines(0.20))
+    res = validate_model(Potential.classical(morse_standin_lines(1.0)), ref, eos=False, md_ps=0.8, md_seeds=3,
+                         md_equilibration_ps=0.2)
+    (md,) = res["md"]
+    assert md["D_ratio"] < 0.5 and md["D_p_value"] < 0.05
+    d_check = next(c for c in res["checks"] if c["check"].startswith("D at"))
+    assert not d_check["passed"]
+
+
+def test_aimd_trajectory_reference_is_unwrapped_like_the_md(cell52):
+    calc = LammpsCalculator(morse_standin_lines())
+    run = langevin_md(calc, cell52, 900.0, 0.4, seed=3, equilibration_ps=0.0)
+    again = trajectory_md(run["frames"], run["frame_ps"])
+    # the wrapped frames, unwrapped again, give the same displacements from the first frame on
+    disp = run["unwrapped_A"][1:] - run["unwrapped_A"][1]
+    assert np.allclose(again["unwrapped_A"] - again["unwrapped_A"][0], disp, atol=1e-9)
+    assert np.abs(disp).max() > 0.5
+
+
+def test_bad_references_are_named(tmp_path):
+    pot = Potential.classical(morse_standin_lines())
+    with pytest.raises(ValueError, match="label source"):
+        validate_model(pot, "chgnet-hse")
+    bare = tmp_path / "bare.extxyz"
+    write(bare, validation_structures()[:2])
+    with pytest.raises(ValueError, match="no energy and forces"):
+        validate_model(pot, bare)
