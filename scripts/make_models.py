@@ -20,7 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+try:  # the installed package: it carries the LAMMPS plugin the fidelity check runs the models with
+    import lmpflow  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from lmpflow.potentials import (
     backends,  # noqa: E402
@@ -30,6 +33,9 @@ from lmpflow.potentials import mace as mace_files
 from lmpflow.potentials import nequip as nequip_files
 from lmpflow.potentials.training import labels, trainers
 
+#: where the models are written: the repository's package data (the installed package is only run)
+MODEL_DIR = Path(__file__).resolve().parents[1] / "python" / "lmpflow" / "data" / "models"
+TEST_MODEL_DIR = MODEL_DIR / "test"
 # Frames whose reference forces exceed this (eV/A) are dropped: such overlaps are outside what CHGNet (or DFT
 # at this level) describes reliably and they would dominate the force loss.
 MAX_FORCE = 30.0
@@ -146,7 +152,7 @@ def make_test_models(workdir: Path, test_list: Path, archs: list[str]) -> None:
     for arch in archs:
         for dtype in ("float64", "float32"):
             name = f"{arch}-{dtype}-test"
-            pkg = registry.TEST_MODEL_DIR / f"{name}{nequip_files.PACKAGE_SUFFIX}"
+            pkg = TEST_MODEL_DIR / f"{name}{nequip_files.PACKAGE_SUFFIX}"
             if not pkg.is_file():
                 t0 = time.time()
                 trainers.train_package(data, arch, pkg, preset="tiny", workdir=workdir / f"train-{name}", label=name,
@@ -205,20 +211,28 @@ def shipped_structures(workdir: Path, explorers: list[Path]) -> Path:
     return out
 
 
+#: MD of the fidelity check: 3 runs of 2 ps after 0.5 ps at 900 and 700 K with the model and with CHGNet (the
+#: labeler's ~0.2 s per step on one core is what bounds it: 25 min per label source, cached).
+FIDELITY_MD = dict(md_temperatures_K=(900.0, 700.0), md_ps=2.0, md_seeds=3, md_equilibration_ps=0.5)
+
+
 def fidelity(model: Path, source: str, workdir: Path) -> dict:
     """`validate_model` of a shipped model against its labeler (the CHGNet weights of `source`): the figures its
     sidecar records. The labeler's own numbers are cached in workdir, shared by the models of that source."""
+    from lmpflow.potentials.potential import Potential
     from lmpflow.workflows import validate
 
-    result = validate.validate_model(model, source, md_temperatures_K=(900.0, 700.0), md_ps=4.0, md_seeds=2,
-                                     out_dir=workdir / f"validate-{model.name.split('.')[0]}",
+    # as users run it: compiled, in LAMMPS, over the shipped models' ZBL core
+    potential = Potential.from_model(registry.compiled_model(model), label=model.name.split(".")[0],
+                                     core=registry.SHIPPED_ZBL_CORE_A)
+    result = validate.validate_model(potential, source, **FIDELITY_MD, out_dir=workdir / f"validate-{model.name.split('.')[0]}",
                                      cache_dir=workdir / "validation-cache", progress=log)
     return validate.fidelity_summary(result)
 
 
 def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_default: bool,
                  check_md: bool = True, epochs: int | None = None, explorers: list[Path] = (),
-                 check_fidelity: bool = True) -> None:
+                 check_fidelity: bool = True, batch_size: int | None = None) -> None:
     from ase.io import read
 
     final = shipped_structures(workdir, list(explorers))
@@ -233,15 +247,15 @@ def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_de
         for arch in archs:
             label = f"{arch}-{source}"
             trainer = backends.backend(arch).training()
-            pkg = registry.DATA_DIR / f"{label}{trainer.OUTPUT_SUFFIX}"
+            pkg = MODEL_DIR / f"{label}{trainer.OUTPUT_SUFFIX}"
             if pkg.is_file():
                 log(f"{pkg.name} exists; delete it to retrain")
                 continue
             t0 = time.time()
-            weights = LOSS_WEIGHTS if arch in trainers.PRESETS else {}
+            schedule = dict(LOSS_WEIGHTS, batch_size=batch_size) if arch in trainers.PRESETS else {}
             trainer.train_package(data, arch, pkg, preset="small", workdir=workdir / f"train-{label}", label=label,
                                   label_source=source, functional=spec.mimics, r_max=5.0, model_dtype="float32",
-                                  max_epochs=epochs, **weights)
+                                  max_epochs=epochs, **schedule)
             if arch == "mace":
                 ref = mace_files.write_reference(workdir / f"train-{label}" / f"{label}{mace_files.SOURCE_SUFFIX}",
                                                  reference_frames(), mace_files.reference_path(pkg), dtype="float32")
@@ -273,6 +287,8 @@ def main(argv=None) -> None:
     ap.add_argument("--no-compile", action="store_true", help="do not compile the default model into the cache")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs of the shipped models "
                     "(default: the 'small' preset's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="training batch size of the NequIP/Allegro "
+                    "models (default: the 'small' preset's)")
     ap.add_argument("--no-md-check", action="store_true", help="skip the 4 ps MD stability check of each model")
     ap.add_argument("--no-fidelity", action="store_true",
                     help="skip validating each model against its labeler (lmpflow.validate_model)")
@@ -288,14 +304,14 @@ def main(argv=None) -> None:
     if not (args.test or args.shipped):
         ap.error("choose --test and/or --shipped")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    registry.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    registry.TEST_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    TEST_MODEL_DIR.mkdir(parents=True, exist_ok=True)
     if args.test:
         make_test_models(args.workdir, args.test_list, args.archs)
     if args.shipped:
         make_shipped(args.workdir, args.archs, args.labels, compile_default=not args.no_compile,
                      check_md=not args.no_md_check, epochs=args.epochs, explorers=args.explorers,
-                     check_fidelity=not args.no_fidelity)
+                     check_fidelity=not args.no_fidelity, batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

@@ -206,15 +206,21 @@ def cmd_info(args) -> int:
 def _list_shipped_models() -> int:
     from lmpflow.potentials import backends, registry
 
-    print(f"{'shipped model':<22}{'pair style':<17}{'labels':<15}{'functional':<26}{'val. MAE E, F':<24}file")
+    print(f"{'shipped model':<22}{'pair style':<17}{'labels':<15}{'functional':<26}{'val. MAE E, F':<24}"
+          f"{'faithful':<14}file")
     for spec in registry.shipped_models():
         err = spec.metadata.get("errors", {})
         mae = (f"{err['val_energy_mae_meV_atom']:.0f} meV/atom, {err['val_forces_mae_meV_A']:.0f} meV/Å"
                if "val_forces_mae_meV_A" in err else "–")
+        checks = spec.metadata.get("fidelity", {}).get("checks", {})
+        passed = sum(c["passed"] for c in checks.values())
+        faithful = (("yes" if passed == len(checks) else f"no ({passed}/{len(checks)})") if checks
+                    else "not checked")
         default = " (default)" if spec.label == registry.DEFAULT_MODEL_LABEL else ""
         print(f"{spec.label:<22}{backends.PAIR_STYLES[spec.arch]:<17}{spec.label_source:<15}"
-              f"{spec.functional[:25]:<26}{mae:<24}{spec.path.name}{default}")
-    print("`lmpflow info --model LABEL` for one model's pair lines, MPI ranks and in.liPSCl variables")
+              f"{spec.functional[:25]:<26}{mae:<24}{faithful:<14}{spec.path.name}{default}")
+    print("`lmpflow info --model LABEL` for one model's pair lines, MPI ranks and in.liPSCl variables; faithful: "
+          "the fidelity checks against the labeler that passed (sidecar \"fidelity\", `lmpflow validate`)")
     return 0
 
 

@@ -276,6 +276,12 @@ def test_training_config_both_archs(toy_dataset, tmp_path, arch, target):
     assert split["train"] + split["val"] == 12 and split["val"] >= 1 and Path(split["file_path"]) == path.resolve()
     assert cfg["data"]["transforms"][1]["r_max"] == 4.5
     assert cfg["training_module"]["loss"]["_target_"].endswith("EnergyForceStressLoss")
+    weighted = yaml.safe_load(trainers.training_config(arch, path, preset="tiny", energy_weight=10.0,
+                                                       stress_weight=100.0))["training_module"]
+    assert weighted["loss"]["coeffs"] == {"total_energy": 10.0, "forces": 1.0, "stress": 100.0}
+    # the best checkpoint weighs the absolute errors as the loss weighs the squared ones
+    assert weighted["val_metrics"]["coeffs"] == pytest.approx({"per_atom_energy_mae": 10 ** 0.5, "forces_mae": 1.0,
+                                                               "stress_mae": 10.0})
     if arch == "allegro":
         assert model["radial_chemical_embed"]["_target_"] == "allegro.nn.TwoBodyBesselScalarEmbed"
 
@@ -344,6 +350,18 @@ def test_make_training_set_writes_labels_and_drops_overlaps(tmp_path):
     assert np.abs(frames[0].get_forces()).max() == pytest.approx(f_good, rel=1e-5) and frames[0].get_stress().shape == (6,)
 
 
+def test_training_configurations_cover_strains_and_the_equation_of_state():
+    frames = labels.training_configurations(n_rattle=3, n_strain=30, md_steps=0, max_strain=0.04,
+                                            volume_scales=(0.94, 1.06))
+    kinds = [a.info["kind"] for a in frames]
+    assert kinds == ["rattled"] * 3 + ["strained"] * 30 + ["volume"] * 6
+    ideal = li6ps5cl().get_volume()
+    ratios = [a.get_volume() / ideal for a in frames]
+    assert sorted(ratios[-6:]) == pytest.approx([0.94 ** 3] * 3 + [1.06 ** 3] * 3)
+    strains = np.array([np.diag(a.cell.array) / 9.85 - 1 for a in frames[3:33]])
+    assert np.abs(strains).max() <= 0.04 and np.abs(strains).max() > 0.03  # the ±4 % range is used
+
+
 # ---------------------------------------------------------------------------------------------- shipped models
 def test_test_models_are_shipped_with_label_source():
     specs = {(s.arch, s.metadata.get("model_dtype")): s for s in registry.shipped_models(test=True)}
@@ -396,6 +414,24 @@ def test_default_model_is_shipped_with_provenance():
     check = meta["md_check"]  # recorded by scripts/make_models.py: 4 ps Langevin MD at 900 K
     assert check["ps"] >= 4.0 and check["min_distance_A"] > 1.5 and check["max_PS_bond_A"] < 2.6
     assert check["msd_Li_A2"] > 2 * check["msd_P_A2"]  # Li diffuses through a stable PS4 framework
+
+
+def test_shipped_fidelity_records_are_measured_against_the_labeler():
+    """Each sidecar's "fidelity" is validate_model's summary against the model's own label source."""
+    from lmpflow.workflows.validate import FIDELITY_TARGETS
+
+    records = {s.label: s.metadata["fidelity"] for s in registry.shipped_models() if "fidelity" in s.metadata}
+    assert registry.DEFAULT_MODEL_LABEL in records
+    for label, rec in records.items():
+        assert rec["reference"] == registry.find_model(label).label_source
+        assert len(rec["checks"]) == 3 + 2 * len(rec["md"])  # forces, pressure, lattice; T and D per temperature
+        for name, c in rec["checks"].items():
+            at_least = name.startswith("D at")
+            assert c["target"] in FIDELITY_TARGETS.values()
+            assert c["passed"] == (c["value"] is not None and (c["value"] >= c["target"] if at_least
+                                                                else c["value"] <= c["target"])), (label, name)
+        assert rec["faithful"] == all(c["passed"] for c in rec["checks"].values())
+        assert {row["T_K"] for row in rec["md"]} == {900.0, 700.0}
 
 
 @pytest.mark.slow

@@ -61,7 +61,12 @@ class LammpsCalculator(Calculator):
                               f"thermo_style custom step pe c_{_PRESSURE}[1]", "run 0 post no"])
         except Exception as exc:  # LAMMPS raises a bare exception text; say what was being set up
             session.close()
-            raise RuntimeError(f"LAMMPS rejected the pair lines {self.pair_lines}: {exc}") from exc
+            from lmpflow.lammps.runtime import plugin_path
+
+            hint = ("; this lmpflow has no LAMMPS plugin (lmpflow/lib/lmpflowplugin.so): use the installed package "
+                    "(`pip install --no-build-isolation .`) or set LMPFLOW_PLUGIN to the .so"
+                    if "pair style 'lmpflow/" in str(exc) and plugin_path() is None else "")
+            raise RuntimeError(f"LAMMPS rejected the pair lines {self.pair_lines}: {exc}{hint}") from exc
         self._session = session
 
     def close(self) -> None:

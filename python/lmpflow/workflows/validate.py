@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import BaseCalculator
+from ase.calculators.calculator import BaseCalculator, PropertyNotImplementedError
 
 from lmpflow._stats import difference_test
 from lmpflow.lammps.calculator import calculator_for
@@ -85,14 +85,18 @@ def read_reference_frames(path: str | Path) -> list[Atoms]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"reference frames {path} do not exist")
-    frames = read(path, index=":")
+    return _labelled(read(path, index=":"), str(path))
+
+
+def _labelled(frames: Sequence[Atoms], where: str) -> list[Atoms]:
+    frames = list(frames)
+    if not frames:
+        raise ValueError(f"{where} holds no frames")
     for k, atoms in enumerate(frames):
         results = atoms.calc.results if atoms.calc is not None else {}
         if "energy" not in results or "forces" not in results:
-            raise ValueError(f"{path} frame {k} has no energy and forces: reference frames need both (write them "
+            raise ValueError(f"{where} frame {k} has no energy and forces: reference frames need both (write them "
                              "with ase.io.write from atoms carrying a calculator, or as extxyz energy=... forces)")
-    if not frames:
-        raise ValueError(f"{path} holds no frames")
     return frames
 
 
@@ -105,7 +109,7 @@ def _reference(reference):
     if isinstance(reference, str) and reference in LABEL_SOURCES:
         return chgnet_calculator(reference), None, reference
     if isinstance(reference, (list, tuple)):
-        return None, list(reference), "frames"
+        return None, _labelled(reference, "the reference list"), "frames"
     if isinstance(reference, (str, Path)) and Path(reference).exists():
         return None, read_reference_frames(reference), Path(reference).name
     raise ValueError(f"reference {reference!r} is neither an ASE calculator, a label source "
@@ -122,21 +126,23 @@ def _points(calc, frames: Sequence[Atoms]) -> list[dict]:
         forces = np.array(at.get_forces())
         try:
             stress = np.array(at.get_stress(voigt=True))
-        except Exception:  # a reference without stress: only energy and forces are compared
+        except PropertyNotImplementedError:  # a reference without stress: energy and forces are compared
             stress = None
         out.append({"energy": energy, "forces": forces, "stress": stress})
     return out
 
 
 def _stored_points(frames: Sequence[Atoms]) -> list[dict]:
+    """`_points` of frames carrying their labels (stress as stored, in Voigt order)."""
+    from ase.stress import full_3x3_to_voigt_6_stress
+
     out = []
     for atoms in frames:
         results = atoms.calc.results
         stress = results.get("stress")
         if stress is not None:
             stress = np.array(stress)
-            stress = stress if stress.shape == (6,) else np.array(
-                [stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
+            stress = stress if stress.shape == (6,) else full_3x3_to_voigt_6_stress(stress)
         out.append({"energy": float(results["energy"]), "forces": np.array(results["forces"]), "stress": stress})
     return out
 
@@ -359,7 +365,7 @@ def _cached(cache_dir: Path | None, key: dict, compute):
 def validate_model(model, reference, *, structures: Sequence[Atoms] | None = None, eos: bool = True,
                    eos_relax: bool = True, md_temperatures_K: Sequence[float] = (900.0,), md_ps: float = 5.0,
                    md_seeds: int = 3, md_timestep_fs: float = 2.0, md_equilibration_ps: float = 1.0,
-                   reference_frame_ps: float | None = None,
+                   reference_frame_ps: float | None = None, cell: Atoms | None = None,
                    species: Sequence[str] | None = None, out_dir: str | Path | None = None,
                    cache_dir: str | Path | None = None, progress=None) -> dict:
     """Validate `model` against `reference`; a JSON-ready dict of errors, EOS, MD observables and checks.
@@ -368,8 +374,8 @@ def validate_model(model, reference, *, structures: Sequence[Atoms] | None = Non
     Potential), or an ASE calculator. reference: an ASE calculator, a label source name ("chgnet-pbe",
     "chgnet-r2scan"), or labelled frames (a file or a list of ase.Atoms with calculators holding energy, forces
     and optionally stress). structures: cells for the errors when the reference is a calculator (default
-    `validation_structures()`); the EOS uses the ideal Li6PS5Cl (or the first structure's chemistry with
-    frames) and needs a calculator. MD: `md_seeds` runs of `md_ps` ps (after 1 ps equilibration) per
+    `validation_structures()`). cell: the structure of the EOS and the MD (default: ordered Li6PS5Cl, 52
+    atoms); the EOS needs a calculator. MD: `md_seeds` runs of `md_ps` ps (after `md_equilibration_ps`) per
     temperature with both; with frames, only if `reference_frame_ps` says they are an AIMD trajectory with that
     frame interval (then the model's MD runs at md_temperatures_K[0] from the first frame). out_dir: also write
     validation.json, parity.npz and the report page (validation.md/.html with plots). cache_dir: keep the
@@ -394,16 +400,16 @@ def validate_model(model, reference, *, structures: Sequence[Atoms] | None = Non
         errors, parity = prediction_errors(frames, _points(model_calc, frames), ref_points)
         result["errors"] = errors
         pieces = {"parity": parity}
+        ideal = cell.copy() if cell is not None else li6ps5cl()
         if eos and ref_calc is not None:
-            ideal = li6ps5cl()
             say("equation of state")
             eos_ref = cached({"eos": _frame_key(ideal), "relax": eos_relax},
                              lambda: equation_of_state(ref_calc, ideal, relax=eos_relax))
             result["eos"] = {"model": equation_of_state(model_calc, ideal, relax=eos_relax), "reference": eos_ref,
-                             "lattice_constant_A": ideal.cell.lengths()[0]}
+                             "lattice_constant_A": float(ideal.cell.lengths()[0])}
         md_runs = []
         if ref_calc is not None:
-            start = li6ps5cl()
+            start = ideal
             for T in md_temperatures_K:
                 say(f"MD at {T:g} K")
                 kw = dict(T_K=float(T), ps=md_ps, timestep_fs=md_timestep_fs, equilibration_ps=md_equilibration_ps)

@@ -31,7 +31,7 @@ PRESETS = {
         "tiny": dict(l_max=1, num_layers=1, num_scalar_features=8, num_tensor_features=4,
                      allegro_mlp_hidden_layers_width=16, readout_mlp_hidden_layers_width=8,
                      scalar_embed_mlp_hidden_layers_width=16, num_bessels=8),
-        "small": dict(l_max=2, num_layers=2, num_scalar_features=32, num_tensor_features=8,
+        "small": dict(l_max=1, num_layers=2, num_scalar_features=32, num_tensor_features=8,
                       allegro_mlp_hidden_layers_width=32, readout_mlp_hidden_layers_width=16,
                       scalar_embed_mlp_hidden_layers_width=32, num_bessels=8),
     },
