@@ -5,6 +5,7 @@
     python scripts/make_models.py --shipped     # {nequip, allegro} x {chgnet-pbe, chgnet-r2scan} models
     python scripts/make_models.py --shipped --archs nequip --labels chgnet-pbe   # just one
     python scripts/make_models.py --shipped --archs mace      # MACE stand-ins (trains in the MACE environment)
+    python scripts/make_models.py --fidelity-only --archs mace  # validate shipped models against their labelers
 
 Packages (+ sidecar JSON with label source, functional, training-set size, errors) go to
 python/lmpflow/data/models[/test]; training sets and logs to --workdir. Test models are also compiled into the
@@ -225,7 +226,7 @@ def fidelity(model: Path, source: str, workdir: Path) -> dict:
     # as users run it: compiled, in LAMMPS, over the shipped models' ZBL core
     potential = Potential.from_model(registry.compiled_model(model), label=model.name.split(".")[0],
                                      core=registry.SHIPPED_ZBL_CORE_A)
-    result = validate.validate_model(potential, source, **FIDELITY_MD, out_dir=workdir / f"validate-{model.name.split('.')[0]}",
+    result = validate.validate_model(potential, source, **FIDELITY_MD, out_dir=workdir / f"validate-{potential.label}",
                                      cache_dir=workdir / "validation-cache", progress=log)
     return validate.fidelity_summary(result)
 
@@ -276,10 +277,27 @@ def make_shipped(workdir: Path, archs: list[str], sources: list[str], compile_de
                 log(f"compiled default model -> {nequip_files.compile_model(pkg)} in {time.time() - t0:.0f} s")
 
 
+def record_fidelity(workdir: Path, archs: list[str], sources: list[str]) -> None:
+    """Measure and record the fidelity of the shipped models as they are (no training)."""
+    for source in sources:
+        for arch in archs:
+            label = f"{arch}-{source}"
+            pkg = MODEL_DIR / f"{label}{backends.backend(arch).training().OUTPUT_SUFFIX}"
+            if not pkg.is_file():
+                log(f"{label}: not shipped")
+                continue
+            info = registry.sidecar(pkg)
+            info["fidelity"] = fidelity(pkg, source, workdir)
+            registry.write_sidecar(pkg, info)
+            log(f"{label}: fidelity {json.dumps(info['fidelity'])}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--test", action="store_true", help="build the tiny pair-style test models")
     ap.add_argument("--shipped", action="store_true", help="build the shipped models")
+    ap.add_argument("--fidelity-only", action="store_true",
+                    help="validate the shipped models as they are against their labelers and record it")
     ap.add_argument("--archs", nargs="+", default=list(backends.ARCHS), choices=backends.ARCHS)
     ap.add_argument("--labels", nargs="+", default=list(labels.LABEL_SOURCES), choices=list(labels.LABEL_SOURCES))
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/lmpflow-make-models"))
@@ -301,11 +319,13 @@ def main(argv=None) -> None:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by nequip-train/-compile subprocesses
     import torch
     torch.set_num_threads(args.threads)
-    if not (args.test or args.shipped):
-        ap.error("choose --test and/or --shipped")
+    if not (args.test or args.shipped or args.fidelity_only):
+        ap.error("choose --test, --shipped or --fidelity-only")
     args.workdir.mkdir(parents=True, exist_ok=True)
     MODEL_DIR.mkdir(parents=True, exist_ok=True)
     TEST_MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    if args.fidelity_only:
+        record_fidelity(args.workdir, args.archs, args.labels)
     if args.test:
         make_test_models(args.workdir, args.test_list, args.archs)
     if args.shipped:

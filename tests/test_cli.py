@@ -87,7 +87,11 @@ def test_info_lists_the_shipped_models():
                          ("mace-chgnet-pbe", "lmpflow/mace"), ("mace-chgnet-r2scan", "lmpflow/mace")):
         line = next(ln for ln in r.stdout.splitlines() if ln.startswith(label + " "))
         assert style in line and "meV/Å" in line, line
-    assert "(default)" in next(ln for ln in r.stdout.splitlines() if ln.startswith("nequip-chgnet-pbe "))
+    default = next(ln for ln in r.stdout.splitlines() if ln.startswith("nequip-chgnet-pbe "))
+    assert "(default)" in default
+    checks = lmpflow.find_model("nequip-chgnet-pbe").metadata["fidelity"]["checks"].values()
+    passed = sum(c["passed"] for c in checks)
+    assert ("yes" if passed == len(checks) else f"no ({passed}/{len(checks)})") in default
 
 
 @pytest.mark.slow

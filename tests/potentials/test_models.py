@@ -319,6 +319,9 @@ def test_label_sources_are_offline_and_differ():
     torch.set_default_dtype(torch.float64)  # what loading a nequip model does; CHGNet must still work
     try:
         pbe, = labels.label_frames([atoms], "chgnet-pbe")
+        direct = atoms.copy()
+        direct.calc = labels.chgnet_calculator("chgnet-pbe")  # as validate_model and MD use it
+        assert direct.get_potential_energy() == pytest.approx(pbe.get_potential_energy(), abs=1e-6)
     finally:
         torch.set_default_dtype(torch.float32)
     assert torch.get_default_dtype() == torch.float32

@@ -28,7 +28,7 @@ from ase.calculators.calculator import BaseCalculator, PropertyNotImplementedErr
 
 from lmpflow._stats import difference_test
 from lmpflow.lammps.calculator import calculator_for
-from lmpflow.system.structures import li6ps5cl
+from lmpflow.system.structures import SPECIES, li6ps5cl
 
 #: eV/Å³ in GPa
 EV_A3_GPA = 160.21766208
@@ -161,7 +161,8 @@ def _error_stats(de_atom, df, dstress, dp) -> dict:
     out = {"n_frames": int(len(de_atom)), "energy_mae_meV_atom": 1e3 * float(np.mean(np.abs(de_atom))),
            "energy_rmse_meV_atom": 1e3 * float(np.sqrt(np.mean(de_atom ** 2))),
            "energy_offset_meV_atom": 1e3 * float(np.mean(de_atom)),
-           "force_mae_meV_A": 1e3 * float(np.mean(np.abs(df))), "force_rmse_meV_A": 1e3 * float(np.sqrt(np.mean(df ** 2)))}
+           "force_mae_meV_A": 1e3 * float(np.mean(np.abs(df))),
+           "force_rmse_meV_A": 1e3 * float(np.sqrt(np.mean(df ** 2)))}
     if len(dstress):
         out.update(stress_mae_GPa=float(np.mean(np.abs(dstress))) * EV_A3_GPA,
                    pressure_mae_GPa=float(np.mean(np.abs(dp))), pressure_offset_GPa=float(np.mean(dp)))
@@ -181,7 +182,8 @@ def prediction_errors(frames: Sequence[Atoms], model_points: list[dict], ref_poi
     f_m = [p["forces"] for p in model_points]
     f_r = [p["forces"] for p in ref_points]
     symbols = [np.array(a.get_chemical_symbols()) for a in frames]
-    has_stress = np.array([m["stress"] is not None and r["stress"] is not None for m, r in zip(model_points, ref_points)])
+    has_stress = np.array([m["stress"] is not None and r["stress"] is not None
+                           for m, r in zip(model_points, ref_points)])
     s_m = np.array([m["stress"] for m, ok in zip(model_points, has_stress) if ok]).reshape(-1, 6)
     s_r = np.array([r["stress"] for r, ok in zip(ref_points, has_stress) if ok]).reshape(-1, 6)
     p_m = np.array([_pressure_GPa(s) for s in s_m])
@@ -196,7 +198,7 @@ def prediction_errors(frames: Sequence[Atoms], model_points: list[dict], ref_poi
                             (p_m - p_r)[stress_rows])
 
     everything = np.ones(len(frames), bool)
-    species = sorted({s for sym in symbols for s in sym}, key=lambda s: [*"Li P S Cl".split(), s].index(s))
+    species = sorted({s for sym in symbols for s in sym}, key=lambda s: (SPECIES.index(s) if s in SPECIES else 99, s))
     errors = {"overall": stats(everything),
               "by_kind": {k: stats(kinds == k) for k in dict.fromkeys(kinds)},
               "by_species": {s: {key: v for key, v in stats(everything, s).items() if key.startswith("force")}

@@ -70,11 +70,18 @@ def chgnet_calculator(source: str = "chgnet-pbe"):
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
+    class Float32CHGNetCalculator(CHGNetCalculator):
+        """CHGNet evaluated under torch's float32 default, whatever else in the process (nequip) set."""
+
+        def calculate(self, *args, **kwargs):
+            with _torch_float32_default():
+                return super().calculate(*args, **kwargs)
+
     spec = _label_source(source)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _torch_float32_default():
         warnings.simplefilter("ignore")
         model = CHGNet.load(model_name=spec.chgnet_model, use_device="cpu", verbose=False)
-    return CHGNetCalculator(model=model, use_device="cpu")
+    return Float32CHGNetCalculator(model=model, use_device="cpu")
 
 
 def label_frames(frames: Iterable, source: str = "chgnet-pbe") -> list:
