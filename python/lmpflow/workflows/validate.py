@@ -322,9 +322,10 @@ def md_observables(runs: Sequence[dict], T_K: float) -> dict:
     from lmpflow.analysis.rdf import rdf
 
     msds = [_msd_of(r) for r in runs]
+    res = combine_msd(msds) if len(msds) > 1 else msds[0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        d = diffusion_coefficient(combine_msd(msds) if len(msds) > 1 else msds[0])
+        d = diffusion_coefficient(res)
     t_means = np.array([np.nanmean(r["temperatures_K"]) for r in runs])
     frames = [f for r in runs for f in r["frames"]]
     rdfs = {f"{a}-{b}": rdf(frames, (a, b)) for a, b in RDF_PAIRS}
@@ -332,7 +333,7 @@ def md_observables(runs: Sequence[dict], T_K: float) -> dict:
             "D_cm2_s": float(d.D_cm2_s), "D_err_cm2_s": float(d.sigma_D_cm2_s), "D_dof": float(d.dof),
             "mean_T_K": float(np.mean(t_means)),
             "mean_T_err_K": float(np.std(t_means, ddof=1) / np.sqrt(len(runs))) if len(runs) > 1 else float("nan"),
-            "rdfs": rdfs, "msd": combine_msd(msds) if len(msds) > 1 else msds[0],
+            "rdfs": rdfs, "msd": res,
             "warnings": sorted({str(w.message) for w in caught})}
 
 
