@@ -254,3 +254,5 @@ def test_validate_against_reference_frames(tmp_path, standin_file):
     assert r.returncode == 3 and "FAIL force MAE, meV/Å: 200" in r.stdout and "NOT faithful" in r.stdout
     r = lmpflow_cli("validate", "--potential", standin_file, "--reference", "nonsense")
     assert r.returncode == 1 and "neither an ASE calculator, a label source" in r.stderr
+    r = lmpflow_cli("neb", "--potential", standin_file, "--reference", "nonsense", "--out-dir", tmp_path / "n")
+    assert r.returncode == 1 and "neither an ASE calculator nor a label source" in r.stderr

@@ -42,7 +42,7 @@ _API = {
     "output.plots": ["plot_msd", "plot_arrhenius"],
     "output.render": ["render_snapshot", "render_li_density", "load_dump"],
     "output.report": ["write_report"],
-    "workflows.barriers": ["li_migration_barriers"],
+    "workflows.barriers": ["li_migration_barriers", "barriers_against_reference"],
     "workflows.compare": ["compare_models", "model_disagreement"],
     "workflows.validate": ["validate_model", "validation_structures", "FIDELITY_TARGETS"],
     "output.validation_report": ["write_validation_report"],

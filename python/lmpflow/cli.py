@@ -414,12 +414,20 @@ def cmd_compare(args) -> int:
 
 
 def cmd_neb(args) -> int:
-    from lmpflow.workflows.barriers import li_migration_barriers
+    from lmpflow.workflows.barriers import barriers_against_reference, li_migration_barriers
 
     (pot,) = _potentials(args, many=False)
-    results = li_migration_barriers(pot.lammps_pair_lines(), atoms=_structure(args), species=pot.species,
-                                    hops=args.hops, frozen_species=args.freeze, n_images=args.images,
-                                    fmax=args.fmax, label=pot.label, out_dir=args.out_dir)
+    kw = dict(atoms=_structure(args), hops=args.hops, frozen_species=args.freeze, n_images=args.images,
+              fmax=args.fmax, label=pot.label, out_dir=args.out_dir)
+    if args.reference:
+        rows = barriers_against_reference(pot, args.reference, **kw)
+        for r in rows:
+            same = "same endpoints" if r["same_endpoints"] else "endpoints differ"
+            print(f"{r['hop']:>11}: {pot.label} {r['model_barrier_forward_eV']:.3f} eV, {args.reference} "
+                  f"{r['reference_barrier_forward_eV']:.3f} eV, difference {r['difference_eV']:+.3f} eV ({same})")
+        print(f"outputs in {args.out_dir} (neb_comparison.csv)")
+        return 0
+    results = li_migration_barriers(pot, **kw)
     for name, r in results.items():
         print(f"{name:>11}: forward barrier {r.barrier_forward_eV:.3f} eV, backward {r.barrier_backward_eV:.3f} eV"
               f"{'' if r.converged else ' (NOT converged)'}"
@@ -579,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fmax", type=float, default=0.05, help="force tolerance, eV/Å")
     sp.add_argument("--hops", nargs="+", default=["doublet", "intra-cage", "inter-cage"], help="hops to compute")
     sp.add_argument("--freeze", nargs="*", default=[], metavar="EL", help="elements held fixed (e.g. P S Cl)")
+    sp.add_argument("--reference", metavar="SOURCE",
+                    help="a label source (chgnet-pbe, chgnet-r2scan): also run its NEB on the same endpoints and "
+                         "compare (neb_comparison.csv)")
     sp.add_argument("--out-dir", default="neb_out")
 
     sp = add("compare", cmd_compare, "compare models: same sweep + NEB for each, with a Markdown/HTML report",

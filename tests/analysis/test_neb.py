@@ -326,3 +326,39 @@ def test_shipped_model_hop_whose_built_endpoints_collapse(tmp_path):
         assert np.linalg.norm(r.images[-1].positions[li] - r.images[0].positions[li]) > 0.5 * r.hop_distance_A
     else:
         assert row["endpoints"].startswith("none:") and np.isnan(row["barrier_forward_eV"])
+
+
+def test_barriers_against_reference_on_the_same_endpoints(tmp_path):
+    """The model against itself as an ASE calculator: same endpoints, zero difference; against a reference on
+    which the model's doublet target is no minimum: the reference re-chooses and says so; against a deeper
+    Li well: a larger barrier, reported as a negative difference."""
+    from lmpflow.workflows.barriers import barriers_against_reference
+
+    kw = dict(hops=["doublet"], frozen_species=("P", "S", "Cl"), label="model")
+    same = LammpsCalculator(FROZEN_FRAMEWORK_STANDIN)
+    (row,) = barriers_against_reference(FROZEN_FRAMEWORK_STANDIN, same, reference_label="itself",
+                                        out_dir=tmp_path, **kw)
+    assert row["same_endpoints"] and row["hop"] == "doublet"
+    assert row["difference_eV"] == pytest.approx(0.0, abs=1e-6)
+    assert row["model_barrier_forward_eV"] > 0.05
+    assert read_neb_barriers(tmp_path / "itself" / "neb_barriers.csv")[0]["barrier_forward_eV"] == pytest.approx(
+        row["reference_barrier_forward_eV"])
+    with open(tmp_path / "neb_comparison.csv") as fh:
+        assert fh.readline().strip().split(",")[:4] == ["hop", "model_barrier_forward_eV",
+                                                         "reference_barrier_forward_eV", "difference_eV"]
+    same.close()
+
+    from lmpflow.system.sites import hop_candidates
+
+    blocked = _BlockedSites(hop_candidates(li6ps5cl(), ["doublet"])["doublet"][0].target)
+    (row,) = barriers_against_reference(FROZEN_FRAMEWORK_STANDIN, blocked, **kw)
+    assert not row["same_endpoints"] and row["reference_endpoints"].startswith("re-chosen (candidate 2)")
+    assert row["model_endpoints"].startswith("Li ") and np.isfinite(row["difference_eV"])
+    blocked.close()
+
+    deeper = LammpsCalculator([line.replace("morse 0.30 2.0", "morse 0.45 2.0") for line in FROZEN_FRAMEWORK_STANDIN])
+    (row,) = barriers_against_reference(FROZEN_FRAMEWORK_STANDIN, deeper, **kw)
+    assert row["same_endpoints"] and row["difference_eV"] < -0.02
+    deeper.close()
+    with pytest.raises(ValueError, match="label source"):
+        barriers_against_reference(FROZEN_FRAMEWORK_STANDIN, "dft-pbe", **kw)

@@ -12,7 +12,10 @@ from conftest import morse_standin_lines
 from lmpflow.lammps.calculator import LammpsCalculator
 from lmpflow.potentials.potential import Potential
 from lmpflow.workflows.validate import (
+    EOS_SCALES,
     EV_A3_GPA,
+    FIDELITY_TARGETS,
+    eos_minimum,
     fidelity_summary,
     langevin_md,
     trajectory_md,
@@ -122,6 +125,29 @@ def test_equation_of_state_finds_a_known_lattice_ratio():
     assert fidelity_summary(far)["lattice_constant_A"]["model"] == "> 10.44"
 
 
+def _birch_murnaghan_scan(a0_scale: float, B_GPa: float, Bp: float = 4.5, V_unit: float = 955.7) -> dict:
+    """An exact third-order Birch-Murnaghan scan over EOS_SCALES (energies in eV, pressures in GPa)."""
+    scales = np.array(EOS_SCALES)
+    V, V0, B = V_unit * scales ** 3, V_unit * a0_scale ** 3, B_GPa / EV_A3_GPA
+    x = (V0 / V) ** (2 / 3)
+    E = 9 * V0 * B / 16 * ((x - 1) ** 3 * Bp + (x - 1) ** 2 * (6 - 4 * x))
+    P = 1.5 * B_GPa * (x ** 3.5 - x ** 2.5) * (1 + 0.75 * (Bp - 4) * (x - 1))
+    return {"scales": list(scales), "volumes_A3": list(V), "energies_eV": list(E), "pressures_GPa": list(P)}
+
+
+def test_equilibrium_is_the_zero_of_pressure_and_ignores_far_softening():
+    exact = eos_minimum(_birch_murnaghan_scan(1.012, 18.0))
+    assert exact["lattice_scale"] == pytest.approx(1.012, rel=2e-4)
+    assert exact["bulk_modulus_GPa"] == pytest.approx(18.0, rel=0.02) and exact["beyond"] is None
+    # a model that softens at +6 % (as a shipped NequIP did): the pressure there back at zero, the energy low
+    soft = _birch_murnaghan_scan(1.012, 18.0)
+    soft["pressures_GPa"][-1], soft["energies_eV"][-1] = 0.03, soft["energies_eV"][-1] - 0.5
+    assert eos_minimum(soft)["lattice_scale"] == pytest.approx(1.012, rel=3e-4)
+    # no zero crossing in the scan: named, not extrapolated
+    assert eos_minimum(_birch_murnaghan_scan(1.10, 18.0))["beyond"] == "above"
+    assert eos_minimum(_birch_murnaghan_scan(0.90, 18.0))["beyond"] == "below"
+
+
 def test_a_slower_model_fails_the_diffusion_check():
     """Li-anion wells five times deeper (1.0 vs 0.2 eV) bind Li: the D test must see it in short runs."""
     ref = LammpsCalculator(morse_standin_lines(0.20))
@@ -151,3 +177,28 @@ def test_bad_references_are_named(tmp_path):
     write(bare, validation_structures()[:2])
     with pytest.raises(ValueError, match="no energy and forces"):
         validate_model(pot, bare)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("lmpflow.lammps.runtime", fromlist=["x"]).plugin_path() is None
+                    and not __import__("os").environ.get("CI"), reason="lmpflow plugin not built")
+def test_default_model_against_its_labeler_reproduces_its_sidecar_and_another_labeler_is_far():
+    """`lmpflow validate`'s numbers are the sidecar's: the default model against the CHGNet weights it learnt
+    from gives the recorded errors on the unseen cells; against the other label source the errors are large
+    and the check fails."""
+    from lmpflow.potentials import registry
+
+    spec = registry.find_model(registry.DEFAULT_MODEL_LABEL)
+    recorded = spec.metadata["fidelity"]
+    own = validate_model(spec.label, spec.label_source, eos=False, md_temperatures_K=())
+    e = own["errors"]["overall"]
+    assert e["force_mae_meV_A"] == pytest.approx(recorded["force_mae_meV_A"], abs=0.5)
+    assert e["energy_mae_meV_atom"] == pytest.approx(recorded["energy_mae_meV_atom"], abs=0.1)
+    assert e["stress_mae_GPa"] == pytest.approx(recorded["stress_mae_GPa"], abs=0.01)
+    for kind, mae in recorded["force_mae_by_kind_meV_A"].items():
+        assert own["errors"]["by_kind"][kind]["force_mae_meV_A"] == pytest.approx(mae, abs=0.5), kind
+    other = validate_model(spec.label, "chgnet-r2scan", eos=False, md_temperatures_K=())
+    # measured: forces 49 against 175 meV/Å, energies 1.3 against 2290 meV/atom (another reference energy)
+    assert other["errors"]["overall"]["force_mae_meV_A"] > 2 * e["force_mae_meV_A"] > 0
+    assert other["errors"]["overall"]["force_mae_meV_A"] > FIDELITY_TARGETS["force_mae_meV_A"]
+    assert not other["faithful"]

@@ -97,10 +97,11 @@ class LammpsCalculator(Calculator):
                         "stress": self._session.stress(_PRESSURE)}
 
 
-def calculator_for(model, species=None) -> LammpsCalculator:
+def calculator_for(model, species=None, charges: dict[str, float] | None = None) -> LammpsCalculator:
     """A LammpsCalculator of anything `lmpflow.potentials.potential.as_potential` resolves (a shipped model's
-    label, a model file, a Potential, classical pair lines); `species` is the type order of classical lines."""
+    label, a model file, a Potential, classical pair lines); `species` is the type order of classical lines,
+    `charges` (e per element) those of a Coulomb pair style."""
     from lmpflow.potentials.potential import as_potential
 
     pot = as_potential(model, species=species or SPECIES)
-    return LammpsCalculator(pot.lammps_pair_lines(), pot.species)
+    return LammpsCalculator(pot.lammps_pair_lines(), pot.species, charges=charges)

@@ -5,6 +5,7 @@ parity.npz (the numbers behind the parity plot), and each table as CSV.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,6 @@ _ERROR_COLUMNS = [("energy_mae_meV_atom", "E MAE (meV/atom)"), ("energy_offset_m
 
 def write_validation_report(result: dict, pieces: dict, out_dir: str | Path) -> Path:
     """Write the page for `result` (validate_model's dict) and its plot data `pieces`; returns validation.md."""
-    from lmpflow.workflows.validate import write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     title = f"Validation of {result['model']} against {result['reference']}"
@@ -52,7 +51,7 @@ def write_validation_report(result: dict, pieces: dict, out_dir: str | Path) -> 
     if eos:
         doc.h(2, "Equation of state")
         doc.p("Each lattice vector of the ideal 52-atom cell scaled, positions relaxed by each potential at fixed "
-              "cell; equilibrium from a Birch-Murnaghan fit of E(V).")
+              "cell; equilibrium where P(V) falls through zero, B = −V dP/dV there.")
         a = eos["lattice_constant_A"]
         doc.table(["lattice constant (Å)", "P model (GPa)", "P reference (GPa)", "ΔP (GPa)"],
                   [[a * s, pm, pr, pm - pr] for s, pm, pr in zip(eos["model"]["scales"], eos["model"]["pressures_GPa"],
@@ -82,7 +81,7 @@ def write_validation_report(result: dict, pieces: dict, out_dir: str | Path) -> 
             doc.p("Analysis warnings: " + " ".join(notes))
         doc.img("Li MSD and RDFs", plot_md_comparison(pieces["md"], out / "md.png"))
 
-    write_json(result, out / "validation.json")
+    atomic_write_text(out / "validation.json", json.dumps(result, indent=2, default=float) + "\n")
     md = atomic_write_text(out / "validation.md", doc.markdown())
     atomic_write_text(out / "validation.html", doc.html(title))
     return md

@@ -15,8 +15,10 @@ Units: eV, Å.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import math
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -28,15 +30,16 @@ from ase.geometry import find_mic
 
 from lmpflow._host import atomic_write_text
 from lmpflow.analysis.neb import DEFAULT_FMAX, NebResult, relax, run_neb
-from lmpflow.lammps.calculator import LammpsCalculator
+from lmpflow.lammps.calculator import calculator_for
 from lmpflow.output.plots import plot_neb
-from lmpflow.potentials.potential import as_potential
 from lmpflow.system.sites import HOP_NAMES, CanonicalHop, hop_candidates, hop_endpoints
-from lmpflow.system.structures import SPECIES, li6ps5cl
+from lmpflow.system.structures import li6ps5cl
 
 _CSV_FIELDS = ["label", "hop", "mechanism", "hop_distance_A", "barrier_forward_eV", "barrier_backward_eV",
                "reaction_energy_eV", "saddle_found", "converged", "fmax_eV_A", "max_force_eV_A", "n_images", "n_steps",
                "endpoints_relaxed", "endpoints"]
+_COMPARISON_FIELDS = ["hop", "model_barrier_forward_eV", "reference_barrier_forward_eV", "difference_eV",
+                      "same_endpoints", "model_endpoints", "reference_endpoints"]
 #: relaxed endpoints are one minimum when the moving Li ends closer than this fraction of the hop length
 COLLAPSE_FRACTION = 0.5
 #: endpoint pairs tried per hop class before it is reported absent (each costs two relaxations)
@@ -59,10 +62,69 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
     one row per hop (fields: %s). A hop none of whose candidate endpoint pairs has a saddle (module docstring)
     is left out of the returned dict (with a warning) and written as a row without a barrier.
     """
-    if atoms is None:
-        atoms = li6ps5cl()
-    own_calc = not isinstance(potential, BaseCalculator)
-    atoms = atoms.copy()
+    atoms = _structure(atoms, frozen_species)
+    neb_kw = dict(n_images=n_images, fmax=fmax, max_steps=max_steps, logfile=logfile)
+    with _calculator(potential, species, charges) as calc:
+        results, absent, _ = _bands(atoms, calc, hops, label, neb_kw)
+    if out_dir is not None:
+        write_neb_outputs(results, out_dir, label, absent)
+    return results
+
+
+def barriers_against_reference(potential, reference, *, atoms: Atoms | None = None,
+                               hops: Sequence[str] = HOP_NAMES, species: Sequence[str] | None = None,
+                               frozen_species: Sequence[str] = (), n_images: int = 5, fmax: float = DEFAULT_FMAX,
+                               max_steps: int = 2000, label: str = "model", reference_label: str | None = None,
+                               out_dir: str | Path | None = None, logfile: str | None = None) -> list[dict]:
+    """The model's barriers beside the reference's (e.g. its labeler's) on the same hops.
+
+    potential: as in `li_migration_barriers`; reference: an ASE calculator or a label source name
+    ("chgnet-pbe", "chgnet-r2scan": the CHGNet weights the shipped models learnt from). The reference starts
+    from the unrelaxed endpoints the model's band was run between and relaxes them itself; if they collapse or
+    have no saddle on it, it re-chooses as the model would and `same_endpoints` is False. One row per hop
+    (fields: %s; barriers in eV, the difference model − reference). Writes, if out_dir is given,
+    out_dir/<label>/ and out_dir/<reference_label>/ (as `li_migration_barriers`) and neb_comparison.csv.
+    """
+    from lmpflow.potentials.training.labels import LABEL_SOURCES, chgnet_calculator
+
+    if isinstance(reference, str):
+        if reference not in LABEL_SOURCES:
+            raise ValueError(f"reference {reference!r} is neither an ASE calculator nor a label source "
+                             f"{sorted(LABEL_SOURCES)}")
+        reference_label = reference_label or reference
+        reference = chgnet_calculator(reference)
+    elif not isinstance(reference, BaseCalculator):
+        raise TypeError(f"reference must be an ASE calculator or a label source name, not {type(reference).__name__}")
+    reference_label = reference_label or type(reference).__name__
+    atoms = _structure(atoms, frozen_species)
+    neb_kw = dict(n_images=n_images, fmax=fmax, max_steps=max_steps, logfile=logfile)
+    with _calculator(potential, species, None) as calc:
+        model, model_absent, chosen = _bands(atoms, calc, hops, label, neb_kw)
+    ref, ref_absent, ref_chosen = _bands(atoms, reference, hops, reference_label, neb_kw, preferred=chosen)
+    rows = []
+    for name in hop_candidates(atoms, hops):
+        m, r = model.get(name), ref.get(name)
+        rows.append({"hop": name, "model_barrier_forward_eV": m.barrier_forward_eV if m else math.nan,
+                     "reference_barrier_forward_eV": r.barrier_forward_eV if r else math.nan,
+                     "difference_eV": m.barrier_forward_eV - r.barrier_forward_eV if m and r else math.nan,
+                     "same_endpoints": name in chosen and chosen[name] == ref_chosen.get(name),
+                     "model_endpoints": m.endpoints if m else f"none: {model_absent[name]}",
+                     "reference_endpoints": r.endpoints if r else f"none: {ref_absent[name]}"})
+    if out_dir is not None:
+        out = Path(out_dir)
+        write_neb_outputs(model, out / label, label, model_absent)
+        write_neb_outputs(ref, out / reference_label, reference_label, ref_absent)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=_COMPARISON_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(out / "neb_comparison.csv", buf.getvalue())
+    return rows
+
+
+def _structure(atoms: Atoms | None, frozen_species: Sequence[str]) -> Atoms:
+    """A copy of `atoms` (default `li6ps5cl()`) with `frozen_species` held fixed."""
+    atoms = li6ps5cl() if atoms is None else atoms.copy()
     if frozen_species:
         from ase.constraints import FixAtoms
         unknown = sorted(set(frozen_species) - set(atoms.get_chemical_symbols()))
@@ -70,39 +132,51 @@ def li_migration_barriers(potential, *, atoms: Atoms | None = None,
             raise ValueError(f"frozen_species {unknown} are not in the structure")
         frozen = np.isin(atoms.get_chemical_symbols(), list(frozen_species))
         atoms.set_constraint(FixAtoms(np.flatnonzero(frozen)))
-    if own_calc:
-        pot = as_potential(potential, species=species or SPECIES)
-        calc = LammpsCalculator(pot.lammps_pair_lines(), pot.species, charges=charges)
-    else:  # any ASE calculator (e.g. nequip's own, to cross-check the LAMMPS pair style)
-        calc = potential
-    results, absent = {}, {}
+    return atoms
+
+
+@contextlib.contextmanager
+def _calculator(potential, species, charges):
+    """Any ASE calculator as is (e.g. nequip's own, to cross-check the LAMMPS pair style); else a LAMMPS one,
+    closed after use."""
+    if isinstance(potential, BaseCalculator):
+        yield potential
+        return
+    calc = calculator_for(potential, species=species, charges=charges)
     try:
-        neb_kw = dict(n_images=n_images, fmax=fmax, max_steps=max_steps, logfile=logfile)
-        for name, candidates in hop_candidates(atoms, hops).items():
-            band, why = _hop_band(atoms, candidates, calc, name, label, neb_kw)
-            if band is None:
-                absent[name] = why
-                warnings.warn(f"{label}: no {name} hop: {why}", stacklevel=2)
-            else:
-                results[name] = band
+        yield calc
     finally:
-        if own_calc:
-            calc.close()
-    if out_dir is not None:
-        write_neb_outputs(results, out_dir, label, absent)
-    return results
+        calc.close()
+
+
+def _bands(atoms: Atoms, calc, hops: Sequence[str], label: str, neb_kw: dict, preferred: dict | None = None):
+    """(bands, why absent, index of the candidate used) per hop class; `preferred` gives a candidate index per
+    class to try first."""
+    results, absent, chosen = {}, {}, {}
+    for name, candidates in hop_candidates(atoms, hops).items():
+        first = (preferred or {}).get(name)
+        order = list(range(len(candidates))) if first is None else [first] + [
+            i for i in range(len(candidates)) if i != first]
+        band, used, why = _hop_band(atoms, [candidates[i] for i in order], calc, name, label, neb_kw)
+        if band is None:
+            absent[name] = why
+            warnings.warn(f"{label}: no {name} hop: {why}", stacklevel=3)
+        else:
+            results[name], chosen[name] = band, order[used]
+    return results, absent, chosen
 
 
 def _hop_band(atoms: Atoms, candidates: list[CanonicalHop], calc, name: str, label: str, neb_kw: dict):
-    """The band of the first candidate whose relaxed endpoints are two minima with a saddle between them
-    (its `endpoints` says what was done), else (None, why no candidate is). After the built hop come the
-    vacancy hops (between sites the potential's Li occupy, so minima of it), then the other empty sites, which
-    in the ordered cell are mostly equivalent to the built one."""
-    first, rest = candidates[:1], candidates[1:]
-    ordered = first + [h for h in rest if h.mechanism == "vacancy"] + [h for h in rest if h.mechanism != "vacancy"]
+    """(band, index in `candidates`, None) of the first candidate whose relaxed endpoints are two minima with a
+    saddle between them (its `endpoints` says what was done), else (None, None, why no candidate is). After the
+    first candidate (the built hop) come the vacancy hops (between sites the potential's Li occupy, so minima
+    of it), then the other empty sites, which in the ordered cell are mostly equivalent to the built one."""
+    ordered = [0] + [i for i, h in enumerate(candidates) if i and h.mechanism == "vacancy"] + [
+        i for i, h in enumerate(candidates) if i and h.mechanism != "vacancy"]
     fmax, logfile = neb_kw["fmax"], neb_kw["logfile"]
     tried, relaxed_initial = [], {}
-    for k, hop in enumerate(ordered[:MAX_CANDIDATES]):
+    for k, index in enumerate(ordered[:MAX_CANDIDATES]):
+        hop = candidates[index]
         initial, final = hop_endpoints(atoms, hop)
         if hop.removed_index not in relaxed_initial:  # empty-site hops share their initial structure
             relaxed_initial[hop.removed_index] = (initial, relax(initial, calc, fmax, logfile=logfile))
@@ -125,12 +199,13 @@ def _hop_band(atoms: Atoms, candidates: list[CanonicalHop], calc, name: str, lab
         band.endpoints = f"{what}, relaxed endpoints {separation:.2f} A apart"
         if tried:
             band.endpoints = f"re-chosen (candidate {k + 1}): {band.endpoints}; tried: {'; '.join(tried)}"
-        return band, None
-    return None, (f"no candidate pair has two distinct minima with a saddle between them ({'; '.join(tried)}): the "
-                  "potential has no such hop")
+        return band, index, None
+    return None, None, (f"no candidate pair has two distinct minima with a saddle between them "
+                        f"({'; '.join(tried)}): the potential has no such hop")
 
 
 li_migration_barriers.__doc__ = li_migration_barriers.__doc__ % ", ".join(_CSV_FIELDS)
+barriers_against_reference.__doc__ = barriers_against_reference.__doc__ % ", ".join(_COMPARISON_FIELDS)
 
 
 def write_neb_outputs(results: dict[str, NebResult], out_dir: str | Path, label: str,

@@ -7,7 +7,7 @@ calculator) or labelled frames (an extxyz of DFT/AIMD frames with energy, forces
 * energy (meV/atom), force (meV/Å) and stress (GPa) errors per species and per structure kind, on cells the
   model was not trained on (`validation_structures`: rattled, ±3 % strained, S/Cl-disordered) or on the frames;
 * the equation of state: energy and pressure at lattice scalings (positions relaxed by each potential), the
-  equilibrium lattice constant and bulk modulus (Birch-Murnaghan) of both;
+  zero-pressure lattice constant and bulk modulus of both;
 * with a calculator (or frames that are an AIMD trajectory), Li D, the mean temperature and the Li-S and P-S
   radial distribution functions from the same short Langevin MD with both;
 
@@ -42,6 +42,9 @@ FIDELITY_TARGETS = {
 }
 #: Lattice scalings of the equation of state; the pressure check uses 0.97, 1 and 1.03.
 EOS_SCALES = (0.94, 0.955, 0.97, 0.985, 1.0, 1.015, 1.03, 1.045, 1.06)
+#: scan points around the zero of P(V) its fit takes (±3 % in lattice at the default scan)
+EOS_FIT_POINTS = 5
+EOS_FIT_DEGREE = 3
 PRESSURE_SCALES = (0.97, 1.0, 1.03)
 #: The model's MD seeds start here: its runs are independent of the reference's, as the D test assumes.
 MODEL_SEEDS = 1000
@@ -217,9 +220,7 @@ def prediction_errors(frames: Sequence[Atoms], model_points: list[dict], ref_poi
 def equation_of_state(calc, atoms: Atoms, scales: Sequence[float] = EOS_SCALES, relax: bool = True,
                       fmax_eV_A: float = 0.05, max_steps: int = 300) -> dict:
     """Energy (eV) and pressure (GPa) of `atoms` with every lattice vector scaled by each of `scales` (positions
-    relaxed at fixed cell if `relax`), the Birch-Murnaghan minimum: volume_A3, lattice_scale (of the given cell),
-    bulk_modulus_GPa; None where the minimum lies outside the scanned range (then `beyond` says which side)."""
-    from ase.eos import EquationOfState
+    relaxed at fixed cell if `relax`), and the minimum of `eos_minimum`."""
     from ase.optimize import FIRE
 
     volumes, energies, pressures = [], [], []
@@ -232,18 +233,38 @@ def equation_of_state(calc, atoms: Atoms, scales: Sequence[float] = EOS_SCALES, 
         volumes.append(at.get_volume())
         energies.append(float(at.get_potential_energy()))
         pressures.append(_pressure_GPa(at.get_stress(voigt=True)))
-    out = {"scales": [float(s) for s in scales], "volumes_A3": volumes, "energies_eV": energies,
-           "pressures_GPa": pressures, "volume_A3": None, "lattice_scale": None, "bulk_modulus_GPa": None,
-           "beyond": None}
-    i_min = int(np.argmin(energies))
-    if i_min in (0, len(scales) - 1):
-        out["beyond"] = "below" if i_min == 0 else "above"
+    return eos_minimum({"scales": [float(s) for s in scales], "volumes_A3": volumes, "energies_eV": energies,
+                        "pressures_GPa": pressures})
+
+
+def eos_minimum(scan: dict) -> dict:
+    """`scan` (scales, volumes_A3, energies_eV, pressures_GPa) with its equilibrium: volume_A3 and lattice_scale
+    (of the unscaled cell) where the pressure falls through zero, bulk_modulus_GPa = -V dP/dV there; None where
+    it does not within the scan (then `beyond` says on which side the equilibrium lies).
+
+    The zero of P(V) is what relaxing the cell (box/relax, NPT at 0 GPa) finds; from a cubic P(V) fitted to
+    the EOS_FIT_POINTS points around the crossing (a fit of E(V) over the whole scan is pulled by far points
+    where a model softens, and relaxed energies jump between basins more than stresses do). Where P falls
+    through zero more than once, the crossing with the lowest energy."""
+    out = dict(scan, volume_A3=None, lattice_scale=None, bulk_modulus_GPa=None, beyond=None)
+    volumes, energies, pressures = (np.asarray(out[k], float) for k in ("volumes_A3", "energies_eV", "pressures_GPa"))
+    falls = [i for i in range(len(pressures) - 1) if pressures[i] > 0 >= pressures[i + 1]]
+    if not falls:
+        out["beyond"] = "above" if pressures[-1] > 0 else "below"
         return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        v0, _, bulk = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
-    out.update(volume_A3=float(v0), lattice_scale=float((v0 / atoms.get_volume()) ** (1 / 3)),
-               bulk_modulus_GPa=float(bulk) * EV_A3_GPA)
+    i = min(falls, key=lambda k: min(energies[k], energies[k + 1]))
+    lo = min(max(i + 1 - EOS_FIT_POINTS // 2, 0), max(len(volumes) - EOS_FIT_POINTS, 0))
+    window = slice(lo, lo + EOS_FIT_POINTS)
+    fit = np.polynomial.Polynomial.fit(volumes[window], pressures[window], EOS_FIT_DEGREE)
+    roots = [r.real for r in fit.roots() if abs(r.imag) < 1e-12 and volumes[i] <= r.real <= volumes[i + 1]]
+    if roots:
+        v0, slope = roots[0], fit.deriv()(roots[0])
+    else:  # the fit misses the bracket (noisy pressures): linear between the bracketing points
+        slope = (pressures[i + 1] - pressures[i]) / (volumes[i + 1] - volumes[i])
+        v0 = volumes[i] - pressures[i] / slope
+    unscaled_volume = volumes[i] / out["scales"][i] ** 3
+    out.update(volume_A3=float(v0), lattice_scale=float((v0 / unscaled_volume) ** (1 / 3)),
+               bulk_modulus_GPa=float(-v0 * slope))
     return out
 
 
@@ -406,8 +427,9 @@ def validate_model(model, reference, *, structures: Sequence[Atoms] | None = Non
         ideal = cell.copy() if cell is not None else li6ps5cl()
         if eos and ref_calc is not None:
             say("equation of state")
-            eos_ref = cached({"eos": _frame_key(ideal), "relax": eos_relax},
-                             lambda: equation_of_state(ref_calc, ideal, relax=eos_relax))
+            # the scan is what is cached; its equilibrium is found anew
+            eos_ref = eos_minimum(cached({"eos": _frame_key(ideal), "relax": eos_relax},
+                                         lambda: equation_of_state(ref_calc, ideal, relax=eos_relax)))
             result["eos"] = {"model": equation_of_state(model_calc, ideal, relax=eos_relax), "reference": eos_ref,
                              "lattice_constant_A": float(ideal.cell.lengths()[0])}
         md_runs = []
@@ -485,9 +507,9 @@ def _checks(result: dict) -> list[dict]:
         rel = (abs(m["lattice_scale"] / r["lattice_scale"] - 1)
                if m["lattice_scale"] and r["lattice_scale"] else None)
         checks.append(_check("equilibrium lattice constant, relative", rel, t["lattice_constant_rel"],
-                             "Birch-Murnaghan minima" + (f"; model's minimum {m['beyond']} the scanned range"
-                                                         if m["beyond"] else "")
-                             + (f"; reference's minimum {r['beyond']} the scanned range" if r["beyond"] else "")))
+                             "zeros of P(V)" + (f"; model's equilibrium {m['beyond']} the scanned range"
+                                                if m["beyond"] else "")
+                             + (f"; reference's equilibrium {r['beyond']} the scanned range" if r["beyond"] else "")))
     for row in result["md"]:
         T = row["T_K"]
         checks.append(_check(f"mean temperature at {T:g} K, relative", abs(row["model"]["mean_T_K"] / T - 1),
@@ -497,13 +519,6 @@ def _checks(result: dict) -> list[dict]:
                              f"reference {row['reference']['D_cm2_s']:.3g} ± {row['reference']['D_err_cm2_s']:.2g} "
                              f"cm²/s, |t| = {row['D_z']:.2f}", at_least=True))
     return checks
-
-
-def write_json(result: dict, path: str | Path) -> Path:
-    """validation.json (atomic)."""
-    from lmpflow._host import atomic_write_text
-
-    return atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
 
 
 def fidelity_summary(result: dict) -> dict:
