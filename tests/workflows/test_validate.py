@@ -15,7 +15,7 @@ from lmpflow.workflows.validate import (
     EOS_SCALES,
     EV_A3_GPA,
     FIDELITY_TARGETS,
-    eos_minimum,
+    eos_equilibrium,
     fidelity_summary,
     langevin_md,
     trajectory_md,
@@ -136,16 +136,16 @@ def _birch_murnaghan_scan(a0_scale: float, B_GPa: float, Bp: float = 4.5, V_unit
 
 
 def test_equilibrium_is_the_zero_of_pressure_and_ignores_far_softening():
-    exact = eos_minimum(_birch_murnaghan_scan(1.012, 18.0))
+    exact = eos_equilibrium(_birch_murnaghan_scan(1.012, 18.0))
     assert exact["lattice_scale"] == pytest.approx(1.012, rel=2e-4)
     assert exact["bulk_modulus_GPa"] == pytest.approx(18.0, rel=0.02) and exact["beyond"] is None
     # a model that softens at +6 % (as a shipped NequIP did): the pressure there back at zero, the energy low
     soft = _birch_murnaghan_scan(1.012, 18.0)
     soft["pressures_GPa"][-1], soft["energies_eV"][-1] = 0.03, soft["energies_eV"][-1] - 0.5
-    assert eos_minimum(soft)["lattice_scale"] == pytest.approx(1.012, rel=3e-4)
+    assert eos_equilibrium(soft)["lattice_scale"] == pytest.approx(1.012, rel=3e-4)
     # no zero crossing in the scan: named, not extrapolated
-    assert eos_minimum(_birch_murnaghan_scan(1.10, 18.0))["beyond"] == "above"
-    assert eos_minimum(_birch_murnaghan_scan(0.90, 18.0))["beyond"] == "below"
+    assert eos_equilibrium(_birch_murnaghan_scan(1.10, 18.0))["beyond"] == "above"
+    assert eos_equilibrium(_birch_murnaghan_scan(0.90, 18.0))["beyond"] == "below"
 
 
 def test_a_slower_model_fails_the_diffusion_check():

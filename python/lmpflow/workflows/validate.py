@@ -220,7 +220,7 @@ def prediction_errors(frames: Sequence[Atoms], model_points: list[dict], ref_poi
 def equation_of_state(calc, atoms: Atoms, scales: Sequence[float] = EOS_SCALES, relax: bool = True,
                       fmax_eV_A: float = 0.05, max_steps: int = 300) -> dict:
     """Energy (eV) and pressure (GPa) of `atoms` with every lattice vector scaled by each of `scales` (positions
-    relaxed at fixed cell if `relax`), and the minimum of `eos_minimum`."""
+    relaxed at fixed cell if `relax`), and their `eos_equilibrium`."""
     from ase.optimize import FIRE
 
     volumes, energies, pressures = [], [], []
@@ -233,11 +233,11 @@ def equation_of_state(calc, atoms: Atoms, scales: Sequence[float] = EOS_SCALES, 
         volumes.append(at.get_volume())
         energies.append(float(at.get_potential_energy()))
         pressures.append(_pressure_GPa(at.get_stress(voigt=True)))
-    return eos_minimum({"scales": [float(s) for s in scales], "volumes_A3": volumes, "energies_eV": energies,
+    return eos_equilibrium({"scales": [float(s) for s in scales], "volumes_A3": volumes, "energies_eV": energies,
                         "pressures_GPa": pressures})
 
 
-def eos_minimum(scan: dict) -> dict:
+def eos_equilibrium(scan: dict) -> dict:
     """`scan` (scales, volumes_A3, energies_eV, pressures_GPa) with its equilibrium: volume_A3 and lattice_scale
     (of the unscaled cell) where the pressure falls through zero, bulk_modulus_GPa = -V dP/dV there; None where
     it does not within the scan (then `beyond` says on which side the equilibrium lies).
@@ -428,7 +428,7 @@ def validate_model(model, reference, *, structures: Sequence[Atoms] | None = Non
         if eos and ref_calc is not None:
             say("equation of state")
             # the scan is what is cached; its equilibrium is found anew
-            eos_ref = eos_minimum(cached({"eos": _frame_key(ideal), "relax": eos_relax},
+            eos_ref = eos_equilibrium(cached({"eos": _frame_key(ideal), "relax": eos_relax},
                                          lambda: equation_of_state(ref_calc, ideal, relax=eos_relax)))
             result["eos"] = {"model": equation_of_state(model_calc, ideal, relax=eos_relax), "reference": eos_ref,
                              "lattice_constant_A": float(ideal.cell.lengths()[0])}
