@@ -6,10 +6,10 @@ from ase.calculators.lj import LennardJones
 from ase.constraints import FixAtoms
 from scipy.optimize import minimize
 
-from lmpflow.analysis.neb import NebResult, run_neb
+from lmpflow.analysis.neb import NebResult, intermediate_minimum, run_neb
 from lmpflow.lammps.calculator import LammpsCalculator
 from lmpflow.output.plots import plot_neb
-from lmpflow.system.sites import HOP_NAMES, find_canonical_hops, hop_endpoints, li_48h_sites
+from lmpflow.system.sites import HOP_NAMES, find_canonical_hops, hop_candidates, hop_endpoints, li_48h_sites
 from lmpflow.system.structures import li6ps5cl
 from lmpflow.workflows.barriers import li_migration_barriers, read_neb_barriers
 
@@ -242,13 +242,13 @@ def test_ml_model_barrier_through_the_lmpflow_pair_style(tmp_path):
     assert band.hop_distance_A == pytest.approx(1.894, abs=0.01)  # the 48h-48h doublet distance
 
 
-class _BlockedSites(LammpsCalculator):
-    """The frozen-framework stand-in plus a Gaussian bump (height 3 eV, width 0.4 Å) on given sites for every
-    Li: a potential on which those sites are no minima."""
+class _LiGaussians(LammpsCalculator):
+    """The frozen-framework stand-in plus a Gaussian of `height_eV` and `width_A` on given sites for every Li:
+    a bump (the default, 3 eV, 0.4 Å) makes those sites no minima, a negative height puts a well there."""
 
-    def __init__(self, sites):
+    def __init__(self, sites, height_eV: float = 3.0, width_A: float = 0.4):
         super().__init__(FROZEN_FRAMEWORK_STANDIN)
-        self.sites = np.atleast_2d(sites)
+        self.sites, self.height_eV, self.width_A = np.atleast_2d(sites), height_eV, width_A
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=None):
         from ase.calculators.calculator import all_changes
@@ -259,9 +259,9 @@ class _BlockedSites(LammpsCalculator):
         for c in self.sites:
             d = self.atoms.positions[li] - c
             d -= np.round(np.linalg.solve(self.atoms.cell.array.T, d.T).T) @ self.atoms.cell.array
-            g = 3.0 * np.exp(-(d ** 2).sum(1) / (2 * 0.4 ** 2))
+            g = self.height_eV * np.exp(-(d ** 2).sum(1) / (2 * self.width_A ** 2))
             energy += g.sum()
-            forces[li] += g[:, None] * d / 0.4 ** 2
+            forces[li] += g[:, None] * d / self.width_A ** 2
         self.results.update(energy=energy, free_energy=energy, forces=forces)
 
 
@@ -269,12 +269,11 @@ def test_collapsed_endpoints_are_rechosen(tmp_path, monkeypatch):
     """The built doublet target made a non-minimum: its Li slides back, so the hop is re-chosen (another pair
     of the class) and the band runs between two distinct minima; with one candidate allowed the hop is
     reported absent, in the CSV too."""
-    from lmpflow.system.sites import hop_candidates
     from lmpflow.workflows import barriers
 
     atoms = li6ps5cl()
     first = hop_candidates(atoms, ["doublet"])["doublet"][0]
-    calc = _BlockedSites(first.target)
+    calc = _LiGaussians(first.target)
     results = li_migration_barriers(calc, hops=["doublet"], frozen_species=("P", "S", "Cl"), label="blocked",
                                     out_dir=tmp_path)
     r = results["doublet"]
@@ -294,8 +293,42 @@ def test_collapsed_endpoints_are_rechosen(tmp_path, monkeypatch):
     calc.close()
 
 
+def test_intermediate_minimum_is_a_dip_below_both_ends():
+    assert intermediate_minimum([0.0, -0.15, -0.1, 0.12]) == 1
+    assert intermediate_minimum([0.0, -0.1, 0.2, -0.3, -0.05]) == 3  # the lowest dip
+    assert intermediate_minimum([0.0, -0.01, 0.3, 0.1]) is None  # relaxation noise next to an end
+    assert intermediate_minimum([0.0, 0.3, 0.05, 0.3, 0.0]) is None  # a metastable site above both ends
+    assert intermediate_minimum([0.0, -0.05, 0.1, -0.5]) is None  # above the lower end: a saddle lies between
+
+
+def test_band_through_a_lower_minimum_is_split_at_it(tmp_path):
+    """A 0.5 eV Li well a third of the way along the built doublet hop, too far from the initial site for its
+    relaxation to find: the band dips into it, so it is not climbed (a climbing image has no saddle to find
+    between ends that are not adjacent minima), and the hop runs from the well's minimum instead."""
+    atoms = li6ps5cl()
+    hop = hop_candidates(atoms, ["doublet"])["doublet"][0]
+    start = atoms.positions[hop.li_index]
+    well = start + 0.35 * (hop.target - start)
+    calc = _LiGaussians(well, height_eV=-0.5, width_A=0.15)
+    plain = li_migration_barriers(FROZEN_FRAMEWORK_STANDIN, hops=["doublet"], frozen_species=("P", "S", "Cl"))
+    initial, final = hop_endpoints(atoms, hop)
+    initial.set_constraint(FixAtoms(np.flatnonzero(np.array(initial.get_chemical_symbols()) != "Li")))
+    band = run_neb(initial, final, calc)
+    assert band.intermediate_minimum is not None and not band.converged
+    assert band.energies_eV[band.intermediate_minimum] < min(band.energies_eV[0], band.energies_eV[-1]) - 0.2
+
+    r = li_migration_barriers(calc, hops=["doublet"], frozen_species=("P", "S", "Cl"), out_dir=tmp_path)["doublet"]
+    assert "initial endpoint replaced by a minimum" in r.endpoints and r.intermediate_minimum is None, r.endpoints
+    assert np.linalg.norm(r.images[0].positions[hop.li_index] - well) < 0.05  # the hop starts in the well
+    assert r.converged and r.saddle_found
+    # the same saddle (the well is nearly spent there), climbed from the well's minimum
+    depth = plain["doublet"].energies_eV[0] - r.energies_eV[0]
+    assert depth > 0.2 and r.barrier_forward_eV == pytest.approx(plain["doublet"].barrier_forward_eV + depth, abs=0.05)
+    assert read_neb_barriers(tmp_path / "neb_barriers.csv")[0]["endpoints"] == r.endpoints
+    calc.close()
+
+
 def test_vacancy_candidates_follow_the_empty_ones():
-    from lmpflow.system.sites import hop_candidates
 
     for name, candidates in hop_candidates(li6ps5cl()).items():
         mechanisms = [h.mechanism for h in candidates]
@@ -348,9 +381,8 @@ def test_barriers_against_reference_on_the_same_endpoints(tmp_path):
                                                          "reference_barrier_forward_eV", "difference_eV"]
     same.close()
 
-    from lmpflow.system.sites import hop_candidates
 
-    blocked = _BlockedSites(hop_candidates(li6ps5cl(), ["doublet"])["doublet"][0].target)
+    blocked = _LiGaussians(hop_candidates(li6ps5cl(), ["doublet"])["doublet"][0].target)
     (row,) = barriers_against_reference(FROZEN_FRAMEWORK_STANDIN, blocked, **kw)
     assert not row["same_endpoints"] and row["reference_endpoints"].startswith("re-chosen (candidate 2)")
     assert row["model_endpoints"].startswith("Li ") and np.isfinite(row["difference_eV"])

@@ -3,8 +3,11 @@
 
 ASE's NEB (climbing image, improved tangent) drives the band. Endpoints are relaxed at fixed cell (FIRE to
 `fmax`), the band is pre-relaxed without climbing, then with the climbing image, to the stated force tolerance
-(default 0.05 eV/Å). Validated in tests against an analytic Morse saddle (barrier to < 1e-3 eV, climbing image
-on the saddle). Which hops to run in Li6PS5Cl: `lmpflow.system.sites`. Units: eV, Å.
+(default 0.05 eV/Å). A pre-relaxed band whose profile dips below both endpoints between them is not one
+elementary hop: a climbing image on it has no saddle to find and can climb off the band, so it is returned
+unclimbed with `intermediate_minimum` set (`lmpflow.workflows.barriers` relaxes that image and re-runs).
+Validated in tests against an analytic Morse saddle (barrier to < 1e-3 eV, climbing image on the saddle).
+Which hops to run in Li6PS5Cl: `lmpflow.system.sites`. Units: eV, Å.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from ase.calculators.calculator import Calculator
 from lmpflow._host import atomic_write_text
 
 DEFAULT_FMAX = 0.05  # eV/A, NEB and endpoint force tolerance
+#: an interior image this far below both endpoints (eV) is a minimum of its own, not noise of the relaxation
+INTERMEDIATE_MINIMUM_EV = 0.02
 
 
 def relax(atoms: Atoms, calculator: Calculator, fmax: float = DEFAULT_FMAX, steps: int = 1000,
@@ -55,6 +60,7 @@ class NebResult:
     endpoints_relaxed: bool
     mechanism: str = ""
     endpoints: str = ""                  # how the endpoints were chosen (lmpflow.workflows.barriers)
+    intermediate_minimum: int | None = None  # interior image in a minimum below both ends (band not climbed)
     images: list[Atoms] | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -93,6 +99,15 @@ def _path_quantities(images: Sequence[Atoms]):
     return s, np.array(slopes)
 
 
+def intermediate_minimum(energies_eV: Sequence[float], tol_eV: float = INTERMEDIATE_MINIMUM_EV) -> int | None:
+    """The lowest interior image that is a local minimum of the band profile and lies more than `tol_eV` below
+    both endpoints, or None: the endpoints are then not adjacent minima."""
+    e = np.asarray(energies_eV, float)
+    dips = [k for k in range(1, len(e) - 1)
+            if e[k] <= e[k - 1] and e[k] <= e[k + 1] and e[k] < min(e[0], e[-1]) - tol_eV]
+    return min(dips, key=lambda k: e[k]) if dips else None
+
+
 def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: int = 5,
             fmax: float = DEFAULT_FMAX, relax_endpoints: bool = True, climb: bool = True, spring: float = 0.1,
             max_steps: int = 2000, interpolation: str = "idpp", label: str = "neb",
@@ -100,9 +115,9 @@ def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: i
     """Climbing-image NEB between two structures (same atoms, same order, same cell).
 
     n_images: intermediate images. fmax: force tolerance (eV/A) for the endpoints and the band. The band is
-    first relaxed without climbing to max(fmax, 0.3) eV/A, then with the climbing image to fmax.
-    Constraints on `initial` (e.g. ase FixAtoms) are kept on every image. logfile: optimizer log
-    ("-" for stdout; None: silent).
+    first relaxed without climbing to max(fmax, 0.3) eV/A, then with the climbing image to fmax, unless it
+    has an `intermediate_minimum` (then it is returned as pre-relaxed, not converged). Constraints on
+    `initial` (e.g. ase FixAtoms) are kept on every image. logfile: optimizer log ("-" for stdout; None: silent).
     """
     from ase.mep import NEB
     from ase.optimize import FIRE
@@ -128,14 +143,17 @@ def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: i
     band = NEB(images, k=spring, climb=False, method="improvedtangent", allow_shared_calculator=True)
     band.interpolate(method=interpolation, mic=False, apply_constraint=True)
     opt = FIRE(band, logfile=logfile)
-    n_steps = 0
+    n_steps, dip, converged = 0, None, False
     if climb:
         opt.run(fmax=max(fmax, 0.3), steps=max_steps // 4)
         n_steps += opt.nsteps
+        dip = intermediate_minimum([im.get_potential_energy() for im in images])
         band.climb = True
         opt = FIRE(band, logfile=logfile)
-    converged = bool(opt.run(fmax=fmax, steps=max_steps))
-    n_steps += opt.nsteps
+    if dip is None:
+        converged = bool(opt.run(fmax=fmax, steps=max_steps))
+        n_steps += opt.nsteps
+        dip = intermediate_minimum([im.get_potential_energy() for im in images])
     energies = np.array([im.get_potential_energy() for im in images])
     max_force = float(np.sqrt((band.get_forces() ** 2).sum(axis=1).max()))
     s, slopes = _path_quantities(images)
@@ -150,7 +168,7 @@ def run_neb(initial: Atoms, final: Atoms, calculator: Calculator, *, n_images: i
         saddle_position_A=images[top].positions[mover].tolist(), moving_atom=mover,
         hop_distance_A=float(disp[mover]), converged=converged, fmax_eV_A=float(fmax),
         max_force_eV_A=max_force, n_steps=int(n_steps), n_images=len(images), endpoints_relaxed=bool(relaxed),
-        mechanism=mechanism, images=[im.copy() for im in images])
+        mechanism=mechanism, intermediate_minimum=dip, images=[im.copy() for im in images])
 
 
 def smooth_path(result: NebResult, n: int = 200):

@@ -6,7 +6,9 @@ empty 48h site, which need not be a minimum of the potential: if the endpoints r
 moving Li ends closer than half the hop length to where it started), or the band between them has no saddle
 (its highest image is an endpoint: one endpoint sits on the other's slope), the hop is re-chosen from the other
 pairs of its class (vacancy hops between two occupied sites, which are the potential's own relaxed sites, then
-other empty sites), and if none has a saddle the hop is reported as absent on this potential. Each hop records
+other empty sites), and if none has a saddle the hop is reported as absent on this potential. A band that
+passes through a minimum lower than both endpoints (other Li rearranging on the way) has that minimum relaxed and
+put in place of the endpoint; a band that does not converge is not reported as a barrier. Each hop records
 what was done (`endpoints`).
 
 One LAMMPS instance is shared by all images (serial; the band is cheap compared with MD). LAMMPS's own
@@ -44,6 +46,8 @@ _COMPARISON_FIELDS = ["hop", "model_barrier_forward_eV", "reference_barrier_forw
 COLLAPSE_FRACTION = 0.5
 #: endpoint pairs tried per hop class before it is reported absent (each costs two relaxations)
 MAX_CANDIDATES = 6
+#: times an endpoint is replaced by a lower minimum its band passed through before the pair is given up
+MAX_ENDPOINT_UPDATES = 3
 
 
 def li_migration_barriers(potential, *, atoms: Atoms | None = None,
@@ -181,27 +185,59 @@ def _hop_band(atoms: Atoms, candidates: list[CanonicalHop], calc, name: str, lab
         if hop.removed_index not in relaxed_initial:  # empty-site hops share their initial structure
             relaxed_initial[hop.removed_index] = (initial, relax(initial, calc, fmax, logfile=logfile))
         initial, ok_initial = relaxed_initial[hop.removed_index]
-        initial = initial.copy()
         ok_final = relax(final, calc, fmax, logfile=logfile)
         li = hop.li_index - (hop.removed_index is not None and hop.removed_index < hop.li_index)
-        separation = float(find_mic(final.positions[li] - initial.positions[li], initial.cell, initial.pbc)[1])
         what = f"Li {hop.li_index} {hop.mechanism} {hop.distance_A:.2f} A hop"
-        if separation < COLLAPSE_FRACTION * hop.distance_A:
-            tried.append(f"{what}: endpoints relaxed into one minimum ({separation:.2f} A apart)")
-            continue
-        band = run_neb(initial, final, calc, relax_endpoints=False, label=f"{label} {name}", mechanism=hop.mechanism,
-                       **neb_kw)
-        if not band.saddle_found:
-            tried.append(f"{what}: no saddle between the relaxed endpoints ({separation:.2f} A apart; highest "
-                         "image at an end)")
+        band, done, why = _elementary_band(initial.copy(), final, li, hop.distance_A, calc, f"{label} {name}",
+                                           hop.mechanism, neb_kw)
+        if band is None:
+            tried.append(f"{what}: {'; '.join(done + [why])}")
             continue
         band.hop_distance_A, band.endpoints_relaxed = hop.distance_A, ok_initial and ok_final
-        band.endpoints = f"{what}, relaxed endpoints {separation:.2f} A apart"
+        separation = _li_separation(band.images[0], band.images[-1], li)
+        band.endpoints = "; ".join([f"{what}, relaxed endpoints {separation:.2f} A apart", *done])
         if tried:
             band.endpoints = f"re-chosen (candidate {k + 1}): {band.endpoints}; tried: {'; '.join(tried)}"
         return band, index, None
-    return None, None, (f"no candidate pair has two distinct minima with a saddle between them "
+    return None, None, (f"no candidate pair has two distinct minima with a converged saddle between them "
                         f"({'; '.join(tried)}): the potential has no such hop")
+
+
+def _li_separation(a: Atoms, b: Atoms, li: int) -> float:
+    return float(find_mic(b.positions[li] - a.positions[li], a.cell, a.pbc)[1])
+
+
+def _elementary_band(initial: Atoms, final: Atoms, li: int, hop_distance_A: float, calc, label: str,
+                     mechanism: str, neb_kw: dict):
+    """(band, what was done, None) of a converged band with a saddle between `initial` and `final` (relaxed),
+    else (None, what was done, why not). A band that passes through a minimum lower than both endpoints has that
+    image relaxed and put in place of the endpoint whose Li position it is nearer (the ends were not adjacent
+    minima: typically other Li rearrange along the band), up to MAX_ENDPOINT_UPDATES times."""
+    done = []
+    for _ in range(MAX_ENDPOINT_UPDATES + 1):
+        separation = _li_separation(initial, final, li)
+        if separation < COLLAPSE_FRACTION * hop_distance_A:
+            return None, done, f"endpoints relaxed into one minimum ({separation:.2f} A apart)"
+        band = run_neb(initial, final, calc, relax_endpoints=False, label=label, mechanism=mechanism, **neb_kw)
+        if band.intermediate_minimum is None:
+            break
+        low = band.images[band.intermediate_minimum].copy()
+        relax(low, calc, neb_kw["fmax"], logfile=neb_kw["logfile"])
+        side, end, e_end = (("initial", initial, band.energies_eV[0])
+                            if _li_separation(low, initial, li) <= _li_separation(low, final, li)
+                            else ("final", final, band.energies_eV[-1]))
+        done.append(f"{side} endpoint replaced by a minimum {e_end - low.get_potential_energy():.3f} eV lower that "
+                    f"the band passed through (moving Li {_li_separation(low, end, li):.2f} A away)")
+        initial, final = (low, final) if side == "initial" else (initial, low)
+    else:
+        return None, done, f"the band still passes through lower minima after {MAX_ENDPOINT_UPDATES} replacements"
+    if not band.saddle_found:
+        return None, done, (f"no saddle between the relaxed endpoints ({separation:.2f} A apart; highest image at "
+                            "an end)")
+    if not band.converged:
+        return None, done, (f"the band did not converge (max force {band.max_force_eV_A:.2f} eV/A after "
+                            f"{band.n_steps} steps)")
+    return band, done, None
 
 
 li_migration_barriers.__doc__ = li_migration_barriers.__doc__ % ", ".join(_CSV_FIELDS)
