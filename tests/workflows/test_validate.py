@@ -48,7 +48,7 @@ def test_validation_structures_are_unseen_kinds():
 def test_the_reference_itself_is_faithful_and_the_page_is_written(tmp_path):
     ref = LammpsCalculator(morse_standin_lines())
     res = validate_model(Potential.classical(morse_standin_lines()), ref, eos_relax=False, md_ps=0.6, md_seeds=2,
-                         md_equilibration_ps=0.2, out_dir=tmp_path)
+                         md_model_seeds=3, md_equilibration_ps=0.2, out_dir=tmp_path)
     e = res["errors"]["overall"]
     assert e["n_frames"] == 18
     assert e["force_mae_meV_A"] < 1e-6 and e["energy_mae_meV_atom"] < 1e-6 and e["stress_mae_GPa"] < 1e-6
@@ -58,6 +58,9 @@ def test_the_reference_itself_is_faithful_and_the_page_is_written(tmp_path):
     (md,) = res["md"]
     # independent seeds: the same potential gives D within errors, the same structure, the set temperature
     assert md["D_p_value"] > 0.05 and 0.5 < md["D_ratio"] < 2
+    assert md["model"]["n_runs"] == 3 and md["reference"]["n_runs"] == 2
+    temperature = next(c for c in res["checks"] if c["check"].startswith("mean temperature"))
+    assert temperature["noise_margin"] > 0 and "over 3 runs" in temperature["detail"]
     assert max(md["rdf_difference"].values()) < 0.3
     assert res["faithful"], [c for c in res["checks"] if not c["passed"]]
     for name in ("validation.md", "validation.html", "validation.json", "parity.png", "eos.png", "md.png",
@@ -157,6 +160,31 @@ def test_a_slower_model_fails_the_diffusion_check():
     assert md["D_ratio"] < 0.5 and md["D_p_value"] < 0.05
     d_check = next(c for c in res["checks"] if c["check"].startswith("D at"))
     assert not d_check["passed"]
+
+
+def _temperature_check(run_means_K, T_K=900.0):
+    from lmpflow.workflows.validate import _checks
+
+    m = {"n_runs": len(run_means_K), "mean_T_K": float(np.mean(run_means_K)),
+         "mean_T_err_K": float(np.std(run_means_K, ddof=1) / np.sqrt(len(run_means_K)))}
+    d = {"D_cm2_s": 1.0, "D_err_cm2_s": 0.1}
+    row = {"T_K": T_K, "model": {**m, **d}, "reference": d, "D_p_value": 1.0, "D_z": 0.0}
+    checks = _checks({"errors": {"overall": {"force_mae_meV_A": 1.0}}, "md": [row]})
+    return next(c for c in checks if c["check"].startswith("mean temperature"))
+
+
+def test_temperature_check_fails_at_its_stated_rate_on_the_target():
+    """Replicas of 8 run means (spread 40 K, as CHGNet's 2 ps runs at 900 K): a model exactly 3 % off fails in
+    5 % of them (the one-sided 95 % test), one on target almost never, one 9 % off nearly always."""
+    rng = np.random.default_rng(7)
+
+    def fail_rate(true_K, n=400):
+        return np.mean([not _temperature_check(rng.normal(true_K, 40.0, 8))["passed"] for _ in range(n)])
+
+    assert 0.025 < fail_rate(900.0 * 1.03) < 0.08
+    assert fail_rate(900.0) < 0.01 and fail_rate(900.0 * 0.91) > 0.9
+    one = _temperature_check([900.0, 905.0])
+    assert one["value"] == pytest.approx(2.5 / 900) and one["noise_margin"] > 0 and one["passed"]
 
 
 def test_aimd_trajectory_reference_is_unwrapped_like_the_md(cell52):
