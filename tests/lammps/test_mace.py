@@ -61,7 +61,7 @@ def test_shipped_models_are_listed():
         assert mace_files.reference_path(spec.path).is_file()
         pot = as_potential(spec.label)
         assert pot.pair_style == "lmpflow/mace" and pot.species == tuple(SPECIES)
-        assert pot.core == registry.SHIPPED_ZBL_CORE_A  # trained without short-range repulsion, like the others
+        assert pot.core == registry.SHIPPED_ZBL_CORE_A  # one rule for every shipped model
 
 
 @pytest.mark.parametrize("layout", ["periodic", "deep_ghost"])

@@ -185,6 +185,9 @@ def test_temperature_check_fails_at_its_stated_rate_on_the_target():
     assert fail_rate(900.0) < 0.01 and fail_rate(900.0 * 0.91) > 0.9
     one = _temperature_check([900.0, 905.0])
     assert one["value"] == pytest.approx(2.5 / 900) and one["noise_margin"] > 0 and one["passed"]
+    # seven good runs and one that blew up (as an unstable MACE model did): its scatter is no excuse
+    blown = _temperature_check([900.0, 880.0, 915.0, 905.0, 890.0, 910.0, 895.0, 89000.0])
+    assert blown["noise_margin"] == FIDELITY_TARGETS["temperature_rel"] and not blown["passed"]
 
 
 def test_aimd_trajectory_reference_is_unwrapped_like_the_md(cell52):
@@ -226,7 +229,7 @@ def test_default_model_against_its_labeler_reproduces_its_sidecar_and_another_la
     for kind, mae in recorded["force_mae_by_kind_meV_A"].items():
         assert own["errors"]["by_kind"][kind]["force_mae_meV_A"] == pytest.approx(mae, abs=0.5), kind
     other = validate_model(spec.label, "chgnet-r2scan", eos=False, md_temperatures_K=())
-    # measured: forces 49 against 175 meV/Å, energies 1.3 against 2290 meV/atom (another reference energy)
+    # measured: forces 43 against 170 meV/Å, energies 1.1 against 2291 meV/atom (another reference energy)
     assert other["errors"]["overall"]["force_mae_meV_A"] > 2 * e["force_mae_meV_A"] > 0
     assert other["errors"]["overall"]["force_mae_meV_A"] > FIDELITY_TARGETS["force_mae_meV_A"]
     assert not other["faithful"]
